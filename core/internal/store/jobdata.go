@@ -1,0 +1,175 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/go-pg/pg/v10"
+)
+
+// DataKind is the kind of a job data record.
+type DataKind int16
+
+// Kinds of job data kept in job_data. Stats live in job_stats.
+const (
+	DataItems    DataKind = 1
+	DataRequests DataKind = 2
+	DataLogs     DataKind = 3
+)
+
+// IngestBatch stores a batch of records of one kind for a job, with COPY, in one transaction.
+// A batch whose id the job already has is not stored again: duplicate is then true. Records
+// must each be a JSON value; they are compacted before storing.
+func (s *Store) IngestBatch(ctx context.Context, jobID int64, kind DataKind, batchID string, records []json.RawMessage) (duplicate bool, err error) {
+	var rows bytes.Buffer
+	if err := encodeCopyRows(&rows, jobID, kind, records); err != nil {
+		return false, err
+	}
+	err = s.inTx(ctx, func(tx *pg.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO job_data_batches (job_id, batch_id, kind, records)
+			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, jobID, batchID, kind, len(records))
+		if err != nil {
+			return mapError("record batch", err)
+		}
+		if res.RowsAffected() == 0 {
+			duplicate = true
+			return nil
+		}
+		if _, err := tx.CopyFrom(&rows, "COPY job_data (job_id, kind, data) FROM STDIN"); err != nil {
+			return mapError("copy job data", err)
+		}
+		return nil
+	})
+	return duplicate, err
+}
+
+// encodeCopyRows writes one COPY text-format row per record.
+func encodeCopyRows(w *bytes.Buffer, jobID int64, kind DataKind, records []json.RawMessage) error {
+	var compact bytes.Buffer
+	prefix := fmt.Sprintf("%d\t%d\t", jobID, kind)
+	for i, r := range records {
+		compact.Reset()
+		if err := json.Compact(&compact, r); err != nil {
+			return fmt.Errorf("record %d: invalid JSON: %w", i, err)
+		}
+		w.WriteString(prefix)
+		for _, c := range compact.Bytes() {
+			switch c {
+			case '\\':
+				w.WriteString(`\\`)
+			case '\n':
+				w.WriteString(`\n`)
+			case '\r':
+				w.WriteString(`\r`)
+			case '\t':
+				w.WriteString(`\t`)
+			default:
+				w.WriteByte(c)
+			}
+		}
+		w.WriteByte('\n')
+	}
+	return nil
+}
+
+// SaveJobStats stores the final stats of a job, replacing earlier ones.
+func (s *Store) SaveJobStats(ctx context.Context, jobID int64, stats json.RawMessage) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO job_stats (job_id, stats) VALUES (?, ?)
+		ON CONFLICT (job_id) DO UPDATE SET stats = excluded.stats, created = now()`, jobID, string(stats))
+	return mapError("save job stats", err)
+}
+
+// JobStats returns the stored final stats of a job.
+func (s *Store) JobStats(ctx context.Context, jobID int64) (json.RawMessage, error) {
+	var stats string
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&stats), "SELECT stats FROM job_stats WHERE job_id = ?", jobID)
+	return json.RawMessage(stats), mapError("load job stats", err)
+}
+
+// CountJobData returns how many records of a kind a job has, from the batch ledger.
+func (s *Store) CountJobData(ctx context.Context, jobID int64, kind DataKind) (int, error) {
+	var n int
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), "SELECT coalesce(sum(records), 0) FROM job_data_batches WHERE job_id = ? AND kind = ?", jobID, kind)
+	return n, mapError("count job data", err)
+}
+
+// DataRecord is one stored record with its position, usable as a keyset cursor.
+type DataRecord struct {
+	ID   int64
+	Data json.RawMessage
+}
+
+// JobDataPage returns records of a kind in storage order, skipping offset records.
+func (s *Store) JobDataPage(ctx context.Context, jobID int64, kind DataKind, page Page) ([]DataRecord, error) {
+	return s.jobData(ctx, "job_id = ? AND kind = ? ORDER BY id OFFSET ? LIMIT ?", jobID, kind, page.Offset, page.Limit)
+}
+
+// JobDataAfter returns up to limit records of a kind that follow the record with id after.
+func (s *Store) JobDataAfter(ctx context.Context, jobID int64, kind DataKind, after int64, limit int) ([]DataRecord, error) {
+	return s.jobData(ctx, "job_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?", jobID, kind, after, limit)
+}
+
+func (s *Store) jobData(ctx context.Context, where string, params ...any) ([]DataRecord, error) {
+	var rows []struct {
+		ID   int64
+		Data string
+	}
+	_, err := s.db.QueryContext(ctx, &rows, "SELECT id, data::text AS data FROM job_data WHERE "+where, params...)
+	if err != nil {
+		return nil, mapError("read job data", err)
+	}
+	out := make([]DataRecord, len(rows))
+	for i, r := range rows {
+		out[i] = DataRecord{ID: r.ID, Data: json.RawMessage(r.Data)}
+	}
+	return out, nil
+}
+
+// ExportJobData streams every record of a kind, one compact JSON document per line, straight
+// from COPY TO STDOUT, so memory stays flat whatever the number of records.
+func (s *Store) ExportJobData(ctx context.Context, jobID int64, kind DataKind, w io.Writer) error {
+	uw := &copyUnescaper{w: bufio.NewWriterSize(w, 64<<10)}
+	query := fmt.Sprintf("COPY (SELECT data FROM job_data WHERE job_id = %d AND kind = %d ORDER BY id) TO STDOUT", jobID, kind)
+	if _, err := s.db.WithContext(ctx).CopyTo(uw, query); err != nil {
+		return mapError("export job data", err)
+	}
+	return uw.w.Flush()
+}
+
+// copyUnescaper turns COPY text-format output of one column back into raw lines.
+type copyUnescaper struct {
+	w       *bufio.Writer
+	pending bool // the previous chunk ended with a backslash
+}
+
+func (u *copyUnescaper) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if u.pending {
+			u.pending = false
+			switch c {
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			}
+			if err := u.w.WriteByte(c); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if c == '\\' {
+			u.pending = true
+			continue
+		}
+		if err := u.w.WriteByte(c); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}

@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-pg/pg/v10"
+)
+
+const jobColumns = "j.*, s.name AS spider_name"
+
+// CreateJob inserts a job in status IN_QUEUE with its environment variables.
+func (s *Store) CreateJob(ctx context.Context, j *Job) error {
+	j.Status = JobInQueue
+	if j.Args == nil {
+		j.Args = []Arg{}
+	}
+	if j.Tags == nil {
+		j.Tags = []string{}
+	}
+	if j.ProxyUsageData == nil {
+		j.ProxyUsageData = map[string]any{}
+	}
+	return s.inTx(ctx, func(tx *pg.Tx) error {
+		if _, err := tx.ModelContext(ctx, j).ExcludeColumn("spider_name").Returning("*").Insert(); err != nil {
+			return mapError("create job", err)
+		}
+		for i := range j.EnvVars {
+			ev := &j.EnvVars[i]
+			ev.JobID = &j.JID
+			if _, err := tx.ModelContext(ctx, ev).Returning("*").Insert(); err != nil {
+				return mapError("create job env var", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Job loads a job by its whole path: a job of another spider or project is not found.
+func (s *Store) Job(ctx context.Context, pid string, sid, jid int64) (*Job, error) {
+	j := &Job{}
+	_, err := s.db.QueryOneContext(ctx, j, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
+		WHERE j.jid = ? AND j.spider_id = ? AND j.project_id = ?`, jid, sid, pid)
+	return j, mapError("load job", err)
+}
+
+// JobByID loads a job by id alone, for the worker and for job tokens.
+func (s *Store) JobByID(ctx context.Context, jid int64) (*Job, error) {
+	j := &Job{}
+	_, err := s.db.QueryOneContext(ctx, j, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
+		WHERE j.jid = ?`, jid)
+	return j, mapError("load job", err)
+}
+
+// JobEnvVars returns the environment variables of a job.
+func (s *Store) JobEnvVars(ctx context.Context, jid int64) ([]EnvVar, error) {
+	var vars []EnvVar
+	err := s.db.ModelContext(ctx, &vars).Where("job_id = ?", jid).Order("evid").Select()
+	return vars, mapError("list job env vars", err)
+}
+
+// JobFilter narrows ListJobs. Zero fields do not filter.
+type JobFilter struct {
+	CronjobID int64
+	Status    string
+	Tag       string
+}
+
+// ListJobs returns one page of a spider's jobs, newest first, and the total count.
+func (s *Store) ListJobs(ctx context.Context, sid int64, f JobFilter, page Page) ([]Job, int, error) {
+	where := "j.spider_id = ?"
+	params := []any{sid}
+	if f.CronjobID != 0 {
+		where += " AND j.cronjob_id = ?"
+		params = append(params, f.CronjobID)
+	}
+	if f.Status != "" {
+		where += " AND j.status = ?"
+		params = append(params, f.Status)
+	}
+	if f.Tag != "" {
+		where += " AND j.tags @> ARRAY[?]::text[]"
+		params = append(params, f.Tag)
+	}
+	var count int
+	if _, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT count(*) FROM jobs j WHERE "+where, params...); err != nil {
+		return nil, 0, mapError("count jobs", err)
+	}
+	var jobs []Job
+	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+" FROM jobs j JOIN spiders s ON s.sid = j.spider_id WHERE "+
+		where+" ORDER BY j.jid DESC OFFSET ? LIMIT ?", append(params, page.Offset, page.Limit)...)
+	return jobs, count, mapError("list jobs", err)
+}
+
+// EnvVarsOfJobs returns the environment variables of several jobs, keyed by job id.
+func (s *Store) EnvVarsOfJobs(ctx context.Context, jids []int64) (map[int64][]EnvVar, error) {
+	out := make(map[int64][]EnvVar, len(jids))
+	if len(jids) == 0 {
+		return out, nil
+	}
+	var vars []EnvVar
+	err := s.db.ModelContext(ctx, &vars).Where("job_id = ANY(?)", pg.Array(jids)).Order("evid").Select()
+	for _, v := range vars {
+		out[*v.JobID] = append(out[*v.JobID], v)
+	}
+	return out, mapError("list env vars of jobs", err)
+}
+
+// Transition moves a job from one status to another only if it still has the expected status,
+// so that concurrent writers cannot both win. It returns ErrConflict when the job moved on.
+func (s *Store) Transition(ctx context.Context, jid int64, from, to string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = ?, status_changed = now()
+		WHERE jid = ? AND status = ?`, to, jid, from)
+	if err != nil {
+		return mapError("update job status", err)
+	}
+	if res.RowsAffected() == 0 {
+		return fmt.Errorf("move job %d from %s to %s: %w", jid, from, to, ErrConflict)
+	}
+	return nil
+}
+
+// JobUpdate is a set of optional changes to one job. Nil fields are left as they are.
+type JobUpdate struct {
+	// FromStatus and Status, when Status is set, change the status only if it is still FromStatus.
+	FromStatus         string
+	Status             *string
+	LifespanMicros     *int64
+	TotalResponseBytes *int64
+	ItemCount          *int64
+	RequestCount       *int64
+	ProxyUsageData     map[string]any
+	ErrorReason        *string
+	DataStatus         *string
+	DataExpiryDays     **int
+}
+
+// UpdateJob applies an update and returns the job as stored afterwards. When the update
+// changes the status and the job no longer has FromStatus, nothing is written and ErrConflict
+// is returned.
+func (s *Store) UpdateJob(ctx context.Context, jid int64, u JobUpdate) (*Job, error) {
+	q := s.db.ModelContext(ctx, (*Job)(nil)).Where("jid = ?", jid)
+	if u.Status != nil {
+		q = q.Set("status = ?", *u.Status).Set("status_changed = now()").Where("status = ?", u.FromStatus)
+	}
+	set := func(column string, v any) { q = q.Set(column+" = ?", v) }
+	if u.LifespanMicros != nil {
+		set("lifespan_us", *u.LifespanMicros)
+	}
+	if u.TotalResponseBytes != nil {
+		set("total_response_bytes", *u.TotalResponseBytes)
+	}
+	if u.ItemCount != nil {
+		set("item_count", *u.ItemCount)
+	}
+	if u.RequestCount != nil {
+		set("request_count", *u.RequestCount)
+	}
+	if u.ProxyUsageData != nil {
+		set("proxy_usage_data", u.ProxyUsageData)
+	}
+	if u.ErrorReason != nil {
+		set("error_reason", *u.ErrorReason)
+	}
+	if u.DataStatus != nil {
+		set("data_status", *u.DataStatus)
+	}
+	if u.DataExpiryDays != nil {
+		set("data_expiry_days", *u.DataExpiryDays)
+	}
+	res, err := q.Update()
+	if err != nil {
+		return nil, mapError("update job", err)
+	}
+	if res.RowsAffected() == 0 {
+		if _, err := s.JobByID(ctx, jid); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("update job %d: status is no longer %s: %w", jid, u.FromStatus, ErrConflict)
+	}
+	return s.JobByID(ctx, jid)
+}
+
+// ClaimJob moves an IN_QUEUE job to WAITING for dispatch and counts the attempt. It returns
+// ErrConflict when the job is no longer queued, so only one worker dispatches a job.
+func (s *Store) ClaimJob(ctx context.Context, jid int64) (*Job, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = ?, status_changed = now(), dispatched_at = now(),
+		dispatch_attempts = dispatch_attempts + 1 WHERE jid = ? AND status = ?`, JobWaiting, jid, JobInQueue)
+	if err != nil {
+		return nil, mapError("claim job", err)
+	}
+	if res.RowsAffected() == 0 {
+		return nil, fmt.Errorf("claim job %d: not queued: %w", jid, ErrConflict)
+	}
+	return s.JobByID(ctx, jid)
+}
+
+// SetJobDeploy records which deploy a job runs from.
+func (s *Store) SetJobDeploy(ctx context.Context, jid, did int64) error {
+	_, err := s.db.ExecContext(ctx, "UPDATE jobs SET deploy_id = ? WHERE jid = ?", did, jid)
+	return mapError("set job deploy", err)
+}
+
+// ActiveJobs returns every WAITING or RUNNING job, oldest first.
+func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
+	var jobs []Job
+	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
+		WHERE j.status IN (?, ?) ORDER BY j.jid`, JobWaiting, JobRunning)
+	return jobs, mapError("list active jobs", err)
+}
+
+// QueuedJobIDs returns the ids of IN_QUEUE jobs created before the given time, oldest first.
+func (s *Store) QueuedJobIDs(ctx context.Context, before time.Time, limit int) ([]int64, error) {
+	var ids []int64
+	_, err := s.db.QueryContext(ctx, pg.Scan(pg.Array(&ids)), `SELECT coalesce(array_agg(jid ORDER BY jid), '{}') FROM
+		(SELECT jid FROM jobs WHERE status = ? AND status_changed < ? ORDER BY jid LIMIT ?) q`, JobInQueue, before, limit)
+	return ids, mapError("list queued jobs", err)
+}
+
+// BuildingDeployIDs returns the ids of deploys still BUILDING that were created before the
+// given time.
+func (s *Store) BuildingDeployIDs(ctx context.Context, before time.Time) ([]int64, error) {
+	var ids []int64
+	_, err := s.db.QueryContext(ctx, pg.Scan(pg.Array(&ids)), `SELECT coalesce(array_agg(did ORDER BY did), '{}')
+		FROM deploys WHERE status = ? AND created < ?`, DeployBuilding, before)
+	return ids, mapError("list building deploys", err)
+}
+
+// EnvVarInProject finds an environment variable by id among those of a project, its spiders
+// and its jobs; variables of other projects are not found.
+func (s *Store) EnvVarInProject(ctx context.Context, pid string, evid int64) (*EnvVar, error) {
+	ev := &EnvVar{}
+	_, err := s.db.QueryOneContext(ctx, ev, `SELECT e.* FROM env_vars e
+		LEFT JOIN spiders s ON s.sid = e.spider_id
+		LEFT JOIN jobs j ON j.jid = e.job_id
+		WHERE e.evid = ? AND (e.project_id = ? OR s.project_id = ? OR j.project_id = ?)`, evid, pid, pid, pid)
+	return ev, mapError("load env var", err)
+}

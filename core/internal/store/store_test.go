@@ -1,0 +1,202 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/estela-go/estela-go/core/internal/store"
+	"github.com/estela-go/estela-go/core/internal/testenv"
+)
+
+// fixture creates a user, a project and a successful deploy with the given spiders.
+func fixture(t *testing.T, st *store.Store, spiders ...string) (*store.User, *store.Project, *store.Deploy) {
+	t.Helper()
+	ctx := context.Background()
+	u := &store.User{Username: "alice", Email: "alice@example.com", PasswordHash: "x", IsActive: true}
+	if err := st.CreateUser(ctx, u); err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	p := &store.Project{Name: "shop", Category: "OTHER_CATEGORY", Framework: "SCRAPY", DataStatus: "PERSISTENT", DataExpiryDays: 1}
+	if err := st.CreateProject(ctx, p, u.ID); err != nil {
+		t.Fatalf("create project: %v", err)
+	}
+	d := &store.Deploy{ProjectID: p.PID, UserID: &u.ID}
+	if err := st.CreateDeploy(ctx, d); err != nil {
+		t.Fatalf("create deploy: %v", err)
+	}
+	if err := st.SucceedDeploy(ctx, d.DID, "/artifacts/1", spiders); err != nil {
+		t.Fatalf("succeed deploy: %v", err)
+	}
+	return u, p, d
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	st := testenv.Store(t)
+	applied, err := st.Migrate(context.Background())
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("migrate on a migrated database applied %v, want nothing", applied)
+	}
+}
+
+func TestSucceedDeploySyncsSpiders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	u, p, _ := fixture(t, st, "quotes", "books")
+
+	second := &store.Deploy{ProjectID: p.PID, UserID: &u.ID}
+	if err := st.CreateDeploy(ctx, second); err != nil {
+		t.Fatalf("create deploy: %v", err)
+	}
+	if err := st.SucceedDeploy(ctx, second.DID, "/artifacts/2", []string{"quotes", "news"}); err != nil {
+		t.Fatalf("succeed deploy: %v", err)
+	}
+	spiders, count, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	if err != nil {
+		t.Fatalf("list spiders: %v", err)
+	}
+	var names []string
+	for _, s := range spiders {
+		names = append(names, s.Name)
+	}
+	if diff := cmp.Diff([]string{"quotes", "news"}, names); diff != "" {
+		t.Errorf("live spiders (-want +got):\n%s", diff)
+	}
+	if count != 2 {
+		t.Errorf("count = %d, want 2", count)
+	}
+	if err := st.SucceedDeploy(ctx, second.DID, "/again", nil); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("finishing a finished deploy: err = %v, want ErrConflict", err)
+	}
+	got, err := st.Deploy(ctx, p.PID, second.DID)
+	if err != nil {
+		t.Fatalf("load deploy: %v", err)
+	}
+	if got.SpidersCount != 2 || got.Username != "alice" || got.ArtifactRef != "/artifacts/2" {
+		t.Errorf("deploy = %+v, want 2 spiders by alice at /artifacts/2", got)
+	}
+}
+
+func TestJobScopedByPath(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	sid := spiders[0].SID
+	j := &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE",
+		Args: []store.Arg{{Name: "a", Value: "1"}}, Tags: []string{"daily"},
+		EnvVars: []store.EnvVar{{Name: "K", Value: "v"}}}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	if _, err := st.Job(ctx, p.PID, sid, j.JID); err != nil {
+		t.Fatalf("load job by its path: %v", err)
+	}
+	if _, err := st.Job(ctx, p.PID, sid+1, j.JID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("load job under another spider: err = %v, want ErrNotFound", err)
+	}
+	if _, err := st.Job(ctx, store.NewUUID(), sid, j.JID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("load job under another project: err = %v, want ErrNotFound", err)
+	}
+	jobs, count, err := st.ListJobs(ctx, sid, store.JobFilter{Tag: "daily"}, store.Page{Limit: 10})
+	if err != nil || count != 1 || len(jobs) != 1 || jobs[0].SpiderName != "quotes" {
+		t.Errorf("list by tag = %v, %d, %v; want the one job of spider quotes", jobs, count, err)
+	}
+	if _, count, _ := st.ListJobs(ctx, sid, store.JobFilter{Tag: "weekly"}, store.Page{Limit: 10}); count != 0 {
+		t.Errorf("list by unknown tag counted %d jobs, want 0", count)
+	}
+}
+
+func TestClaimJobOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	claimed, err := st.ClaimJob(ctx, j.JID)
+	if err != nil {
+		t.Fatalf("first claim: %v", err)
+	}
+	if claimed.Status != store.JobWaiting || claimed.DispatchAttempts != 1 {
+		t.Errorf("claimed job = %s after %d attempts, want WAITING after 1", claimed.Status, claimed.DispatchAttempts)
+	}
+	if _, err := st.ClaimJob(ctx, j.JID); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second claim: err = %v, want ErrConflict", err)
+	}
+}
+
+func TestIngestBatchDeduplicates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	records := []json.RawMessage{
+		json.RawMessage(`{"text": "tab\there", "n": 1}`),
+		json.RawMessage(`{"text": "back\\slash and \"quote\"\nline", "n": 2}`),
+	}
+	for i, wantDup := range []bool{false, true} {
+		dup, err := st.IngestBatch(ctx, j.JID, store.DataItems, "batch-1", records)
+		if err != nil {
+			t.Fatalf("ingest #%d: %v", i, err)
+		}
+		if dup != wantDup {
+			t.Errorf("ingest #%d: duplicate = %v, want %v", i, dup, wantDup)
+		}
+	}
+	n, err := st.CountJobData(ctx, j.JID, store.DataItems)
+	if err != nil || n != 2 {
+		t.Errorf("count = %d, %v; want 2", n, err)
+	}
+	page, err := st.JobDataPage(ctx, j.JID, store.DataItems, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatalf("read page: %v", err)
+	}
+	for i, rec := range page {
+		var got, want any
+		_ = json.Unmarshal(rec.Data, &got)
+		_ = json.Unmarshal(records[i], &want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("record %d (-want +got):\n%s", i, diff)
+		}
+	}
+	var out bytes.Buffer
+	if err := st.ExportJobData(ctx, j.JID, store.DataItems, &out); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte("\n"))
+	if len(lines) != 2 {
+		t.Fatalf("export wrote %d lines, want 2: %q", len(lines), out.String())
+	}
+	for i, line := range lines {
+		var got, want any
+		if err := json.Unmarshal(line, &got); err != nil {
+			t.Fatalf("export line %d is not JSON: %v: %q", i, err, line)
+		}
+		_ = json.Unmarshal(records[i], &want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("export line %d (-want +got):\n%s", i, diff)
+		}
+	}
+	if _, err := st.IngestBatch(ctx, j.JID, store.DataItems, "batch-2", []json.RawMessage{json.RawMessage(`{bad`)}); err == nil {
+		t.Error("ingest of invalid JSON succeeded, want an error")
+	}
+}
