@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/estela-go/estela-go/sdk/internal/serving"
+	"github.com/estela-go/estela-go/sdk/pluginapi"
+	enginev1 "github.com/estela-go/estela-go/sdk/proto/engine/v1"
+)
+
+// PluginName is the engine's key in go-plugin's PluginSet.
+const PluginName = "engine"
+
+// Plugin is the go-plugin glue of an engine: GRPCServer serves Impl, and
+// GRPCClient returns an Engine that calls the plugin process.
+type Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	// Impl is the engine to serve; the host leaves it nil.
+	Impl Engine
+}
+
+var _ plugin.GRPCPlugin = (*Plugin)(nil)
+
+// GRPCServer registers Impl on s.
+func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.Impl == nil {
+		return errors.New("engine plugin has no implementation to serve")
+	}
+	enginev1.RegisterEngineServer(s, &server{impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns an Engine that calls the plugin over conn.
+func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &client{rpc: enginev1.NewEngineClient(conn)}, nil
+}
+
+// VersionedPlugins returns the plugin sets a host passes to
+// plugin.ClientConfig.VersionedPlugins to load an engine plugin.
+func VersionedPlugins() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		pluginapi.ProtocolVersion: {PluginName: &Plugin{}},
+	}
+}
+
+// Serve serves impl as an engine plugin over gRPC and blocks until the host
+// ends the plugin. Call it from main.
+func Serve(impl Engine) {
+	serving.Serve(PluginName, &Plugin{Impl: impl})
+}
+
+// Logger returns the logger plugin code should use. It writes JSON lines to
+// stderr, which the host relays through its own logger.
+func Logger() hclog.Logger {
+	return serving.Logger()
+}
