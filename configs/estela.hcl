@@ -1,0 +1,44 @@
+# estela-go server configuration: one machine, the local engine and local credentials.
+# Every value can use env("NAME", "default"). ESTELA_LISTEN, ESTELA_API_HOST, DATABASE_URL,
+# REDIS_URL and ESTELA_PLUGIN_DIR override the matching settings when set.
+
+# Address of the HTTP API.
+listen = "127.0.0.1:8000"
+
+# Base URL that jobs use to call the API back (status reports and data). Defaults to
+# http://<listen>.
+# api_host = "http://127.0.0.1:8000"
+
+# Folders searched for plugin binaries named estela-engine-<name> and estela-credentials-<name>.
+plugin_dirs = ["bin/plugins"]
+
+# Origins allowed to call the API from a browser (estela-web runs on its own origin), e.g.
+# cors_origins = ["http://localhost:3000"]
+cors_origins = []
+
+# Largest accepted project archive, in bytes.
+max_upload_bytes = 104857600
+
+worker {
+  # Jobs and deploys handled at once by this worker.
+  concurrency = 16
+  # Seconds between two comparisons of active jobs with the engine.
+  reconcile_seconds = 10
+  # Seconds a dispatched job may be missing from the engine before it is dispatched again.
+  lost_job_grace_seconds = 60
+}
+
+# The local engine runs each job as a process on this machine.
+engine "local" {
+  # Unpacked deploys and job logs.
+  data_dir = "${env("ESTELA_DATA_DIR", ".estela")}/engine"
+  # Folder holding bin/estela-crawl and the other job-side scripts.
+  job_side_dir = "sdk/scrapy"
+  # Python interpreter with Scrapy; empty means detect (ESTELA_PYTHON, /usr/bin/python3, python3).
+  python = env("ESTELA_PYTHON")
+}
+
+# The local credentials plugin keeps uploaded project archives on disk.
+credentials "local" {
+  data_dir = "${env("ESTELA_DATA_DIR", ".estela")}/archives"
+}

@@ -1,0 +1,198 @@
+// Package config loads the server's HCL configuration file and applies environment overrides.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsimple"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	// Listen is the address of the HTTP API.
+	Listen string `hcl:"listen,optional"`
+	// APIHost is the base URL that jobs use to call the API back.
+	APIHost        string   `hcl:"api_host,optional"`
+	DatabaseURL    string   `hcl:"database_url,optional"`
+	RedisURL       string   `hcl:"redis_url,optional"`
+	RedisNamespace string   `hcl:"redis_namespace,optional"`
+	PluginDirs     []string `hcl:"plugin_dirs,optional"`
+	// CORSOrigins lists the origins allowed to call the API from a browser.
+	CORSOrigins []string `hcl:"cors_origins,optional"`
+	// MaxUploadBytes caps the size of an uploaded project archive.
+	MaxUploadBytes int64 `hcl:"max_upload_bytes,optional"`
+	// MaxIngestBytes caps the size of one data batch sent by a job.
+	MaxIngestBytes int64 `hcl:"max_ingest_bytes,optional"`
+
+	Worker      *Worker      `hcl:"worker,block"`
+	Engine      *PluginBlock `hcl:"engine,block"`
+	Credentials *PluginBlock `hcl:"credentials,block"`
+}
+
+// Worker holds the settings of the background worker.
+type Worker struct {
+	Concurrency int `hcl:"concurrency,optional"`
+	// ReconcileSeconds is how often active jobs are compared with the engine.
+	ReconcileSeconds int `hcl:"reconcile_seconds,optional"`
+	// LostJobGraceSeconds is how long a dispatched job may be missing from the engine before
+	// it is dispatched again, and how long a finished process may stay unreported.
+	LostJobGraceSeconds int `hcl:"lost_job_grace_seconds,optional"`
+	MaxDispatchAttempts int `hcl:"max_dispatch_attempts,optional"`
+}
+
+// ReconcileInterval returns ReconcileSeconds as a duration.
+func (w *Worker) ReconcileInterval() time.Duration {
+	return time.Duration(w.ReconcileSeconds) * time.Second
+}
+
+// LostJobGrace returns LostJobGraceSeconds as a duration.
+func (w *Worker) LostJobGrace() time.Duration {
+	return time.Duration(w.LostJobGraceSeconds) * time.Second
+}
+
+// PluginBlock selects a plugin by name and carries its settings.
+type PluginBlock struct {
+	Name string `hcl:"name,label"`
+	// SHA256, when set, pins the plugin binary: a binary with another hash is not started.
+	SHA256 string   `hcl:"sha256,optional"`
+	Body   hcl.Body `hcl:",remain"`
+
+	// Settings is the rest of the block as a JSON object, as the plugin receives it.
+	Settings json.RawMessage
+}
+
+// Load reads the configuration file at path, fills defaults and applies the environment
+// variables ESTELA_LISTEN, ESTELA_API_HOST, DATABASE_URL, REDIS_URL and ESTELA_PLUGIN_DIR.
+func Load(path string) (*Config, error) {
+	var c Config
+	if err := hclsimple.DecodeFile(path, evalContext(), &c); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	for _, block := range []*PluginBlock{c.Engine, c.Credentials} {
+		if block == nil {
+			continue
+		}
+		settings, err := blockJSON(block.Body)
+		if err != nil {
+			return nil, fmt.Errorf("load config: settings of plugin %q: %w", block.Name, err)
+		}
+		block.Settings = settings
+	}
+	c.applyEnv()
+	c.applyDefaults()
+	return &c, c.validate()
+}
+
+func (c *Config) applyEnv() {
+	override := func(dst *string, name string) {
+		if v := os.Getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	override(&c.Listen, "ESTELA_LISTEN")
+	override(&c.APIHost, "ESTELA_API_HOST")
+	override(&c.DatabaseURL, "DATABASE_URL")
+	override(&c.RedisURL, "REDIS_URL")
+	if dir := os.Getenv("ESTELA_PLUGIN_DIR"); dir != "" {
+		c.PluginDirs = []string{dir}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8000"
+	}
+	if c.APIHost == "" {
+		c.APIHost = "http://" + c.Listen
+	}
+	if c.RedisNamespace == "" {
+		c.RedisNamespace = "estela"
+	}
+	if len(c.PluginDirs) == 0 {
+		c.PluginDirs = []string{"bin/plugins"}
+	}
+	if c.MaxUploadBytes == 0 {
+		c.MaxUploadBytes = 100 << 20
+	}
+	if c.MaxIngestBytes == 0 {
+		c.MaxIngestBytes = 32 << 20
+	}
+	if c.Worker == nil {
+		c.Worker = &Worker{}
+	}
+	if c.Worker.Concurrency == 0 {
+		c.Worker.Concurrency = 16
+	}
+	if c.Worker.ReconcileSeconds == 0 {
+		c.Worker.ReconcileSeconds = 10
+	}
+	if c.Worker.LostJobGraceSeconds == 0 {
+		c.Worker.LostJobGraceSeconds = 60
+	}
+	if c.Worker.MaxDispatchAttempts == 0 {
+		c.Worker.MaxDispatchAttempts = 5
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.DatabaseURL == "":
+		return fmt.Errorf("config: database_url is missing; set it in the file or DATABASE_URL")
+	case c.RedisURL == "":
+		return fmt.Errorf("config: redis_url is missing; set it in the file or REDIS_URL")
+	case c.Engine == nil:
+		return fmt.Errorf(`config: no engine block; add one such as engine "local" { ... }`)
+	case c.Credentials == nil:
+		return fmt.Errorf(`config: no credentials block; add one such as credentials "local" { ... }`)
+	}
+	return nil
+}
+
+// evalContext offers env(name, default) to every expression of the file.
+func evalContext() *hcl.EvalContext {
+	env := function.New(&function.Spec{
+		Params:   []function.Parameter{{Name: "name", Type: cty.String}},
+		VarParam: &function.Parameter{Name: "default", Type: cty.String},
+		Type:     function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if v := os.Getenv(args[0].AsString()); v != "" {
+				return cty.StringVal(v), nil
+			}
+			if len(args) > 1 {
+				return args[1], nil
+			}
+			return cty.StringVal(""), nil
+		},
+	})
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
+}
+
+// blockJSON evaluates every attribute of a plugin block and returns them as a JSON object.
+func blockJSON(body hcl.Body) (json.RawMessage, error) {
+	attrs, diags := body.JustAttributes()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	values := make(map[string]cty.Value, len(attrs))
+	for name, attr := range attrs {
+		v, diags := attr.Expr.Value(evalContext())
+		if diags.HasErrors() {
+			return nil, diags
+		}
+		values[name] = v
+	}
+	obj := cty.ObjectVal(values)
+	out, err := ctyjson.Marshal(obj, obj.Type())
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
