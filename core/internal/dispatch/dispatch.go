@@ -1,0 +1,258 @@
+// Package dispatch is the worker's side of jobs and deploys: it launches queued jobs on the
+// engine, prepares uploaded deploys, stops jobs, and reconciles job statuses with the engine.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/estela-go/estela-go/core/internal/lifecycle"
+	"github.com/estela-go/estela-go/core/internal/livestats"
+	"github.com/estela-go/estela-go/core/internal/store"
+	"github.com/estela-go/estela-go/sdk/credentials"
+	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/errdefs"
+)
+
+// Labels put on every engine job, so that ListJobs finds the platform's jobs in one call.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelProject   = "estela/project"
+	LabelSpider    = "estela/spider"
+	LabelJob       = "estela/job"
+	managedBy      = "estela-go"
+)
+
+// Enqueuer is the part of the queue the service needs.
+type Enqueuer interface {
+	EnqueueDispatch(jid int64) error
+	EnqueueBuild(did int64) error
+}
+
+// Settings tune the service.
+type Settings struct {
+	// APIHost is the base URL jobs use to call the API.
+	APIHost string
+	// RedisURL is given to jobs for their live stats.
+	RedisURL string
+	// StatsInterval is how often jobs write their live stats.
+	StatsInterval time.Duration
+	// LostJobGrace is how long a job may be missing from the engine, or finished there
+	// without reporting, before the reconcile acts.
+	LostJobGrace time.Duration
+	// MaxDispatchAttempts bounds how often a job is launched again after failures.
+	MaxDispatchAttempts int
+	// StopGrace is how long a stopped job may take to shut down before it is killed.
+	StopGrace time.Duration
+}
+
+// Service carries out dispatch, builds, stops and reconciles.
+type Service struct {
+	store    *store.Store
+	engine   engine.Engine
+	creds    credentials.Provider
+	queue    Enqueuer
+	stats    *livestats.Reader
+	settings Settings
+	log      hclog.Logger
+}
+
+// New returns a service.
+func New(st *store.Store, eng engine.Engine, creds credentials.Provider, q Enqueuer, stats *livestats.Reader, settings Settings, log hclog.Logger) *Service {
+	if settings.StatsInterval == 0 {
+		settings.StatsInterval = 5 * time.Second
+	}
+	if settings.StopGrace == 0 {
+		settings.StopGrace = 10 * time.Second
+	}
+	return &Service{store: st, engine: eng, creds: creds, queue: q, stats: stats, settings: settings, log: log.Named("dispatch")}
+}
+
+// DispatchJob launches a queued job on the engine. A job that is no longer queued is left
+// alone, so the task may run twice.
+func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
+	job, err := s.store.JobByID(ctx, jid)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && job.Status != lifecycle.InQueue) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	deploy, err := s.store.LatestArtifact(ctx, job.SpiderID)
+	if errors.Is(err, store.ErrNotFound) {
+		reason := fmt.Sprintf("no successful deploy contains spider %q; deploy the project again", job.SpiderName)
+		return s.fail(ctx, job, lifecycle.InQueue, reason)
+	}
+	if err != nil {
+		return err
+	}
+	job, err = s.store.ClaimJob(ctx, jid)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetJobDeploy(ctx, jid, deploy.DID); err != nil {
+		return err
+	}
+	spec, err := s.jobSpec(ctx, job, deploy.ArtifactRef)
+	if err != nil {
+		return s.requeue(ctx, job, err)
+	}
+	resp, err := s.engine.CreateJob(ctx, &engine.CreateJobRequest{Spec: spec})
+	if errors.Is(err, errdefs.ErrInvalid) {
+		return s.fail(ctx, job, lifecycle.Waiting, "the engine rejected the job: "+err.Error())
+	}
+	if err != nil {
+		return s.requeue(ctx, job, err)
+	}
+	s.log.Debug("job launched", "jid", jid, "name", spec.Name, "engine_state", resp.Job.State, "created", resp.Created)
+	return nil
+}
+
+// requeue puts a claimed job back in the queue after a failed launch, or ends it in ERROR
+// when it used all its attempts. It returns cause so the queue retries with back-off.
+func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) error {
+	if job.DispatchAttempts >= s.settings.MaxDispatchAttempts {
+		reason := fmt.Sprintf("launching the job failed %d times; last error: %v", job.DispatchAttempts, cause)
+		return s.fail(ctx, job, lifecycle.Waiting, reason)
+	}
+	if err := s.store.Transition(ctx, job.JID, lifecycle.Waiting, lifecycle.InQueue); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return fmt.Errorf("launch job %d: %w", job.JID, cause)
+}
+
+// fail moves a job to ERROR with a reason, if it still has status from.
+func (s *Service) fail(ctx context.Context, job *store.Job, from, reason string) error {
+	status := lifecycle.Error
+	_, err := s.store.UpdateJob(ctx, job.JID, store.JobUpdate{FromStatus: from, Status: &status, ErrorReason: &reason})
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Warn("job failed", "jid", job.JID, "reason", reason)
+	return s.store.DeleteJobTokens(ctx, job.JID)
+}
+
+func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) (engine.JobSpec, error) {
+	vars, err := s.store.JobEnvVars(ctx, job.JID)
+	if err != nil {
+		return engine.JobSpec{}, err
+	}
+	token, err := s.store.CreateJobToken(ctx, job.JID)
+	if err != nil {
+		return engine.JobSpec{}, err
+	}
+	userEnv := make(map[string]string, len(vars))
+	for _, v := range vars {
+		userEnv[v.Name] = v.Value
+	}
+	args := make(map[string]string, len(job.Args))
+	for _, a := range job.Args {
+		args[a.Name] = a.Value
+	}
+	info, err := json.Marshal(map[string]any{
+		"spider":     job.SpiderName,
+		"api_host":   s.settings.APIHost,
+		"auth_token": token,
+		"key":        job.Key(),
+		"collection": job.Key(),
+		"args":       args,
+		"env_vars":   userEnv,
+		"unique":     "False",
+	})
+	if err != nil {
+		return engine.JobSpec{}, fmt.Errorf("encode JOB_INFO: %w", err)
+	}
+	tier, ok := Tiers[job.ResourceTier]
+	if !ok {
+		tier = Tiers[DefaultTier]
+	}
+	env := make(map[string]string, len(userEnv)+5)
+	for k, v := range userEnv {
+		env[k] = v
+	}
+	env["REDIS_URL"] = s.settings.RedisURL
+	env["REDIS_STATS_KEY"] = s.stats.Key(job.Key())
+	env["REDIS_STATS_INTERVAL"] = strconv.FormatFloat(s.settings.StatsInterval.Seconds(), 'f', 1, 64)
+	env["MEMUSAGE_LIMIT_MB"] = strconv.Itoa(tier.MemUsageLimitMB)
+	env["JOB_INFO"] = string(info)
+	return engine.JobSpec{
+		Name:        job.Name(),
+		ArtifactRef: artifact,
+		Command:     []string{"estela-crawl"},
+		Env:         env,
+		Labels: map[string]string{
+			LabelManagedBy: managedBy,
+			LabelProject:   job.ProjectID,
+			LabelSpider:    strconv.FormatInt(job.SpiderID, 10),
+			LabelJob:       strconv.FormatInt(job.JID, 10),
+		},
+		Resources: tier.Resources,
+	}, nil
+}
+
+// BuildDeploy prepares an uploaded deploy: the archive goes from the credentials plugin to the
+// engine, which unpacks or builds it and lists its spiders. A deploy that is no longer
+// BUILDING is left alone.
+func (s *Service) BuildDeploy(ctx context.Context, did int64) error {
+	d, err := s.store.DeployByID(ctx, did)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.Status != store.DeployBuilding) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	attempts, err := s.store.CountDeployAttempt(ctx, did)
+	if err != nil {
+		return err
+	}
+	resp, err := s.prepare(ctx, d)
+	switch {
+	case errors.Is(err, errdefs.ErrInvalid):
+		return s.failDeploy(ctx, did, err.Error())
+	case err != nil && attempts >= 3:
+		return s.failDeploy(ctx, did, fmt.Sprintf("preparing the deploy failed %d times; last error: %v", attempts, err))
+	case err != nil:
+		return fmt.Errorf("prepare deploy %d: %w", did, err)
+	case len(resp.Spiders) == 0:
+		return s.failDeploy(ctx, did, "the project has no spiders")
+	}
+	if err := s.store.SucceedDeploy(ctx, did, resp.ArtifactRef, resp.Spiders); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	s.log.Info("deploy ready", "did", did, "project", d.ProjectID, "spiders", resp.Spiders)
+	return nil
+}
+
+func (s *Service) prepare(ctx context.Context, d *store.Deploy) (*engine.PrepareArtifactResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	go func() {
+		err := s.creds.GetProject(ctx, &credentials.GetProjectRequest{ProjectID: d.ProjectID, DeployID: d.DID}, pw)
+		pw.CloseWithError(err)
+	}()
+	resp, err := s.engine.PrepareArtifact(ctx, &engine.PrepareArtifactRequest{ProjectID: d.ProjectID, DeployID: d.DID, Archive: pr})
+	pr.CloseWithError(io.ErrClosedPipe)
+	return resp, err
+}
+
+func (s *Service) failDeploy(ctx context.Context, did int64, reason string) error {
+	s.log.Warn("deploy failed", "did", did, "reason", reason)
+	if err := s.store.FailDeploy(ctx, did, reason); err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/estela-go/estela-go/core/internal/lifecycle"
+	"github.com/estela-go/estela-go/core/internal/livestats"
+	"github.com/estela-go/estela-go/core/internal/store"
+	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/errdefs"
+)
+
+// sweepAge is how long a job or deploy must have waited before the reconcile enqueues it again.
+const sweepAge = 5 * time.Second
+
+// Reconcile repairs what the queue or the engine lost. It enqueues again the jobs and deploys
+// that wait in Postgres, then compares every active job with the engine's list, fetched in one
+// call: jobs that died without reporting end in ERROR, dispatched jobs the engine never got are
+// launched again, and engine jobs of stopped jobs are stopped. Running it twice at once is safe
+// because every status change is conditional.
+func (s *Service) Reconcile(ctx context.Context) error {
+	if err := s.sweep(ctx); err != nil {
+		return err
+	}
+	active, err := s.store.ActiveJobs(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := s.engine.ListJobs(ctx, &engine.ListJobsRequest{Labels: map[string]string{LabelManagedBy: managedBy}})
+	if err != nil {
+		return fmt.Errorf("list engine jobs: %w", err)
+	}
+	onEngine := make(map[string]engine.JobStatus, len(list.Jobs))
+	for _, j := range list.Jobs {
+		onEngine[j.Name] = j
+	}
+	activeNames := make(map[string]bool, len(active))
+	for i := range active {
+		job := &active[i]
+		activeNames[job.Name()] = true
+		status, found := onEngine[job.Name()]
+		if err := s.reconcileJob(ctx, job, status, found); err != nil {
+			s.log.Error("reconcile job", "jid", job.JID, "error", err)
+		}
+	}
+	return s.stopOrphans(ctx, list.Jobs, activeNames)
+}
+
+func (s *Service) sweep(ctx context.Context) error {
+	queued, err := s.store.QueuedJobIDs(ctx, time.Now().Add(-sweepAge), 10000)
+	if err != nil {
+		return err
+	}
+	for _, jid := range queued {
+		if err := s.queue.EnqueueDispatch(jid); err != nil {
+			return err
+		}
+	}
+	building, err := s.store.BuildingDeployIDs(ctx, time.Now().Add(-sweepAge))
+	if err != nil {
+		return err
+	}
+	for _, did := range building {
+		if err := s.queue.EnqueueBuild(did); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) reconcileJob(ctx context.Context, job *store.Job, status engine.JobStatus, found bool) error {
+	grace := s.settings.LostJobGrace
+	switch {
+	case !found && job.Status == lifecycle.Waiting:
+		if job.DispatchedAt != nil && time.Since(*job.DispatchedAt) < grace {
+			return nil
+		}
+		s.log.Warn("dispatched job missing from the engine, launching it again", "jid", job.JID)
+		return s.requeueLost(ctx, job)
+	case !found:
+		return s.markLost(ctx, job, "the engine has no record of the job process; it was lost, for example when the engine restarted")
+	case status.State == engine.JobFailed:
+		return s.markLost(ctx, job, "the job process failed: "+status.Reason)
+	case status.State == engine.JobStopped:
+		return s.markLost(ctx, job, "the job process was stopped outside the platform")
+	case status.State == engine.JobSucceeded && time.Since(status.FinishedAt) >= grace:
+		return s.markLost(ctx, job, "the job process exited without reporting its result")
+	}
+	return nil
+}
+
+func (s *Service) requeueLost(ctx context.Context, job *store.Job) error {
+	if job.DispatchAttempts >= s.settings.MaxDispatchAttempts {
+		return s.fail(ctx, job, lifecycle.Waiting, fmt.Sprintf("the engine lost the job %d times", job.DispatchAttempts))
+	}
+	err := s.store.Transition(ctx, job.JID, lifecycle.Waiting, lifecycle.InQueue)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.queue.EnqueueDispatch(job.JID)
+}
+
+// markLost ends an active job in ERROR, keeping the counters its live stats reached.
+func (s *Service) markLost(ctx context.Context, job *store.Job, reason string) error {
+	update := store.JobUpdate{FromStatus: job.Status}
+	status := lifecycle.Error
+	update.Status, update.ErrorReason = &status, &reason
+	s.flushStats(ctx, job, &update)
+	_, err := s.store.UpdateJob(ctx, job.JID, update)
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Warn("job ended by reconcile", "jid", job.JID, "reason", reason)
+	return s.store.DeleteJobTokens(ctx, job.JID)
+}
+
+// flushStats copies a job's live stats into update and into the stored stats, then removes
+// them from Redis. Failures are logged: losing live stats must not block a status change.
+func (s *Service) flushStats(ctx context.Context, job *store.Job, update *store.JobUpdate) {
+	stats, err := s.stats.Read(ctx, job.Key())
+	if err != nil || len(stats) == 0 {
+		if err != nil {
+			s.log.Warn("read live stats", "jid", job.JID, "error", err)
+		}
+		return
+	}
+	c := livestats.CountersOf(stats)
+	update.ItemCount, update.RequestCount = &c.ItemCount, &c.RequestCount
+	update.TotalResponseBytes, update.LifespanMicros = &c.TotalResponseBytes, &c.LifespanMicros
+	if raw, err := json.Marshal(stats); err == nil {
+		if err := s.store.SaveJobStats(ctx, job.JID, raw); err != nil {
+			s.log.Warn("save live stats", "jid", job.JID, "error", err)
+		}
+	}
+	if err := s.stats.Delete(ctx, job.Key()); err != nil {
+		s.log.Warn("delete live stats", "jid", job.JID, "error", err)
+	}
+}
+
+// stopOrphans stops engine jobs that still run although their job has ended in Postgres, for
+// example when a stop request reached the database but not the engine.
+func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, active map[string]bool) error {
+	for _, j := range jobs {
+		if active[j.Name] || j.State.Final() {
+			continue
+		}
+		jid, err := strconv.ParseInt(j.Labels[LabelJob], 10, 64)
+		if err != nil {
+			continue
+		}
+		job, err := s.store.JobByID(ctx, jid)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err == nil && !lifecycle.Terminal(job.Status) {
+			continue
+		}
+		s.log.Info("stopping engine job of an ended job", "name", j.Name)
+		s.stopOnEngine(ctx, j.Name)
+	}
+	return nil
+}
+
+// StopJob is called after a user moved a job to STOPPED: it flushes the live stats of a running
+// job and stops its process on the engine.
+func (s *Service) StopJob(ctx context.Context, job *store.Job, previous string) {
+	if previous == lifecycle.Running {
+		update := store.JobUpdate{}
+		s.flushStats(ctx, job, &update)
+		if update.ItemCount != nil {
+			if _, err := s.store.UpdateJob(ctx, job.JID, update); err != nil {
+				s.log.Warn("save counters of stopped job", "jid", job.JID, "error", err)
+			}
+		}
+	}
+	if err := s.store.DeleteJobTokens(ctx, job.JID); err != nil {
+		s.log.Warn("revoke job token", "jid", job.JID, "error", err)
+	}
+	if previous != lifecycle.InQueue {
+		s.stopOnEngine(ctx, job.Name())
+	}
+}
+
+func (s *Service) stopOnEngine(ctx context.Context, name string) {
+	_, err := s.engine.StopJob(ctx, &engine.StopJobRequest{Name: name, Grace: s.settings.StopGrace})
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		// The next reconcile stops it.
+		s.log.Warn("stop engine job", "name", name, "error", err)
+	}
+}

@@ -1,0 +1,87 @@
+// Package livestats reads the Scrapy stats that a running job writes into a Redis hash every
+// few seconds, and turns them into job counters.
+package livestats
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Reader reads and removes live stats hashes.
+type Reader struct {
+	pool   *redis.Pool
+	prefix string
+}
+
+// NewReader returns a reader whose keys are prefix + "scrapy_stats_" + job key.
+func NewReader(pool *redis.Pool, prefix string) *Reader {
+	return &Reader{pool: pool, prefix: prefix}
+}
+
+// Key returns the Redis key of a job's live stats, given its "<jid>.<sid>.<pid>" key.
+func (r *Reader) Key(jobKey string) string {
+	return r.prefix + "scrapy_stats_" + jobKey
+}
+
+// Read returns a job's live stats hash; it is empty when the job wrote none.
+func (r *Reader) Read(ctx context.Context, jobKey string) (map[string]string, error) {
+	conn, err := r.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read live stats: %w", err)
+	}
+	defer conn.Close()
+	stats, err := redis.StringMap(conn.Do("HGETALL", r.Key(jobKey)))
+	if err != nil {
+		return nil, fmt.Errorf("read live stats of %s: %w", jobKey, err)
+	}
+	return stats, nil
+}
+
+// Delete removes a job's live stats hash.
+func (r *Reader) Delete(ctx context.Context, jobKey string) error {
+	conn, err := r.pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("delete live stats: %w", err)
+	}
+	defer conn.Close()
+	_, err = conn.Do("DEL", r.Key(jobKey))
+	return err
+}
+
+// Counters are the job fields that live stats fill.
+type Counters struct {
+	ItemCount          int64
+	RequestCount       int64
+	TotalResponseBytes int64
+	LifespanMicros     int64
+}
+
+// CountersOf extracts the job counters from a stats hash, as estela does: items from
+// item_scraped_count, requests from downloader/request_count, bytes from
+// downloader/response_bytes and the lifespan from elapsed_time_seconds.
+func CountersOf(stats map[string]string) Counters {
+	return Counters{
+		ItemCount:          number(stats["item_scraped_count"]),
+		RequestCount:       number(stats["downloader/request_count"]),
+		TotalResponseBytes: number(stats["downloader/response_bytes"]),
+		LifespanMicros:     int64(math.Round(float(stats["elapsed_time_seconds"]) * 1e6)),
+	}
+}
+
+func number(s string) int64 {
+	return int64(float(s))
+}
+
+// float parses a value written by the job: a JSON number, possibly quoted.
+func float(s string) float64 {
+	f, err := strconv.ParseFloat(strings.Trim(s, `"`), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}

@@ -1,0 +1,122 @@
+package pluginhost
+
+import (
+	"context"
+	"time"
+
+	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/pluginapi"
+)
+
+// prepareTimeout bounds PrepareArtifact, which unpacks or builds a whole project.
+const prepareTimeout = 15 * time.Minute
+
+// Engine is a supervised engine plugin. It implements engine.Engine; every call has a deadline
+// and starts the plugin again when its process has exited.
+type Engine struct {
+	inst *instance
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// NewEngine prepares an engine plugin; the process starts on first use or on Start.
+func NewEngine(opts Options) *Engine {
+	return &Engine{inst: &instance{opts: withDefaults(opts), plugins: engine.VersionedPlugins()}}
+}
+
+// Start launches and configures the plugin now, so that a bad setup shows at server start.
+func (e *Engine) Start(ctx context.Context) error {
+	_, err := e.impl(ctx)
+	return err
+}
+
+// Healthy reports whether the plugin process runs and answers.
+func (e *Engine) Healthy() bool { return e.inst.Healthy() }
+
+// Close ends the plugin process.
+func (e *Engine) Close() { e.inst.Close() }
+
+func (e *Engine) impl(ctx context.Context) (engine.Engine, error) {
+	raw, err := e.inst.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return raw.(engine.Engine), nil
+}
+
+// call runs fn on the plugin with a deadline.
+func call[T any](ctx context.Context, e *Engine, timeout time.Duration, fn func(context.Context, engine.Engine) (T, error)) (T, error) {
+	var zero T
+	impl, err := e.impl(ctx)
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel := e.inst.callContext(ctx, timeout)
+	defer cancel()
+	return fn(ctx, impl)
+}
+
+// GetInfo implements engine.Engine.
+func (e *Engine) GetInfo(ctx context.Context) (*pluginapi.Info, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*pluginapi.Info, error) { return impl.GetInfo(ctx) })
+}
+
+// Configure implements engine.Engine.
+func (e *Engine) Configure(ctx context.Context, req *pluginapi.ConfigureRequest) (*pluginapi.ConfigureResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*pluginapi.ConfigureResponse, error) {
+		return impl.Configure(ctx, req)
+	})
+}
+
+// PrepareArtifact implements engine.Engine.
+func (e *Engine) PrepareArtifact(ctx context.Context, req *engine.PrepareArtifactRequest) (*engine.PrepareArtifactResponse, error) {
+	return call(ctx, e, prepareTimeout, func(ctx context.Context, impl engine.Engine) (*engine.PrepareArtifactResponse, error) {
+		return impl.PrepareArtifact(ctx, req)
+	})
+}
+
+// CreateJob implements engine.Engine.
+func (e *Engine) CreateJob(ctx context.Context, req *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*engine.CreateJobResponse, error) {
+		return impl.CreateJob(ctx, req)
+	})
+}
+
+// GetJob implements engine.Engine.
+func (e *Engine) GetJob(ctx context.Context, req *engine.GetJobRequest) (*engine.GetJobResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*engine.GetJobResponse, error) {
+		return impl.GetJob(ctx, req)
+	})
+}
+
+// ListJobs implements engine.Engine.
+func (e *Engine) ListJobs(ctx context.Context, req *engine.ListJobsRequest) (*engine.ListJobsResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*engine.ListJobsResponse, error) {
+		return impl.ListJobs(ctx, req)
+	})
+}
+
+// StopJob implements engine.Engine. The deadline leaves room for the grace period.
+func (e *Engine) StopJob(ctx context.Context, req *engine.StopJobRequest) (*engine.StopJobResponse, error) {
+	return call(ctx, e, e.inst.opts.CallTimeout+req.Grace, func(ctx context.Context, impl engine.Engine) (*engine.StopJobResponse, error) {
+		return impl.StopJob(ctx, req)
+	})
+}
+
+// DeleteJob implements engine.Engine.
+func (e *Engine) DeleteJob(ctx context.Context, req *engine.DeleteJobRequest) (*engine.DeleteJobResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*engine.DeleteJobResponse, error) {
+		return impl.DeleteJob(ctx, req)
+	})
+}
+
+func withDefaults(opts Options) Options {
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = 30 * time.Second
+	}
+	if len(opts.Settings) == 0 {
+		opts.Settings = []byte("{}")
+	}
+	opts.Logger = opts.Logger.Named(opts.Binary.Kind + "." + opts.Binary.Name)
+	return opts
+}

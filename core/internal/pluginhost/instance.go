@@ -1,0 +1,181 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/estela-go/estela-go/sdk/pluginapi"
+)
+
+// Options describe one plugin to run.
+type Options struct {
+	Binary Binary
+	// SHA256 pins the binary when set.
+	SHA256 string
+	// Settings is the plugin's settings block as a JSON object.
+	Settings []byte
+	Logger   hclog.Logger
+	// CallTimeout bounds every call that has no longer limit of its own.
+	CallTimeout time.Duration
+}
+
+// instance is one supervised plugin process: started on first use and started again when it
+// has exited, with back-off between failed starts.
+type instance struct {
+	opts    Options
+	plugins map[int]plugin.PluginSet
+
+	mu        sync.Mutex
+	client    *plugin.Client
+	raw       any
+	info      *pluginapi.Info
+	lastStart time.Time
+	failures  int
+}
+
+// configurer is what both plugin kinds offer for the start-up calls.
+type configurer interface {
+	GetInfo(ctx context.Context) (*pluginapi.Info, error)
+	Configure(ctx context.Context, req *pluginapi.ConfigureRequest) (*pluginapi.ConfigureResponse, error)
+}
+
+// ErrPluginDown is returned while a plugin cannot be started; callers keep their work queued.
+var ErrPluginDown = errors.New("plugin is down")
+
+// get returns the running plugin's client, starting the plugin when needed.
+func (i *instance) get(ctx context.Context) (any, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.client != nil && !i.client.Exited() {
+		return i.raw, nil
+	}
+	if i.client != nil {
+		i.opts.Logger.Warn("plugin exited, starting it again", "path", i.opts.Binary.Path)
+		i.client.Kill()
+		i.client = nil
+	}
+	if wait := i.backoff(); time.Since(i.lastStart) < wait {
+		return nil, fmt.Errorf("%w: %s plugin %q failed to start %d times, next try in %s",
+			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, i.failures, (wait - time.Since(i.lastStart)).Round(time.Second))
+	}
+	i.lastStart = time.Now()
+	if err := i.start(ctx); err != nil {
+		i.failures++
+		return nil, err
+	}
+	i.failures = 0
+	return i.raw, nil
+}
+
+func (i *instance) backoff() time.Duration {
+	if i.failures == 0 {
+		return 0
+	}
+	d := time.Second << min(i.failures-1, 6)
+	return min(d, time.Minute)
+}
+
+func (i *instance) start(ctx context.Context) error {
+	b := i.opts.Binary
+	if err := checkPin(b.Path, i.opts.SHA256); err != nil {
+		return err
+	}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  pluginapi.Handshake,
+		VersionedPlugins: i.plugins,
+		Cmd:              exec.Command(b.Path),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           i.opts.Logger,
+		StartTimeout:     30 * time.Second,
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("start %s plugin %s: %w", b.Kind, b.Path, err)
+	}
+	raw, err := rpc.Dispense(b.Kind)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("open %s plugin %s: %w", b.Kind, b.Path, err)
+	}
+	if err := i.configure(ctx, raw.(configurer)); err != nil {
+		client.Kill()
+		return err
+	}
+	i.client, i.raw = client, raw
+	i.opts.Logger.Info("plugin started", "path", b.Path, "version", i.info.Version,
+		"protocol", client.NegotiatedVersion(), "capabilities", i.info.Capabilities)
+	return nil
+}
+
+func (i *instance) configure(ctx context.Context, c configurer) error {
+	ctx, cancel := context.WithTimeout(ctx, i.opts.CallTimeout)
+	defer cancel()
+	info, err := c.GetInfo(ctx)
+	if err != nil {
+		return fmt.Errorf("get info of %s plugin %q: %w", i.opts.Binary.Kind, i.opts.Binary.Name, err)
+	}
+	if !slices.Contains(info.APIVersions, pluginapi.ProtocolVersion) {
+		return fmt.Errorf("%s plugin %q serves API versions %v, this server needs %d",
+			i.opts.Binary.Kind, i.opts.Binary.Name, info.APIVersions, pluginapi.ProtocolVersion)
+	}
+	resp, err := c.Configure(ctx, &pluginapi.ConfigureRequest{Config: i.opts.Settings})
+	if err != nil {
+		return fmt.Errorf("configure %s plugin %q: %w", i.opts.Binary.Kind, i.opts.Binary.Name, err)
+	}
+	for _, d := range resp.Diagnostics {
+		if d.Severity == pluginapi.SeverityWarning {
+			i.opts.Logger.Warn("plugin setting", "path", d.Path, "summary", d.Summary, "detail", d.Detail)
+		}
+	}
+	if err := resp.Err(); err != nil {
+		return fmt.Errorf("configure %s plugin %q: %w", i.opts.Binary.Kind, i.opts.Binary.Name, err)
+	}
+	i.info = info
+	return nil
+}
+
+// Info returns what the plugin said about itself at its last start, or nil before.
+func (i *instance) Info() *pluginapi.Info {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.info
+}
+
+// Healthy reports whether the plugin process runs and answers a ping.
+func (i *instance) Healthy() bool {
+	i.mu.Lock()
+	client := i.client
+	i.mu.Unlock()
+	if client == nil || client.Exited() {
+		return false
+	}
+	rpc, err := client.Client()
+	return err == nil && rpc.Ping() == nil
+}
+
+// Close ends the plugin process.
+func (i *instance) Close() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.client != nil {
+		i.client.Kill()
+		i.client = nil
+	}
+}
+
+func (i *instance) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout == 0 {
+		timeout = i.opts.CallTimeout
+	}
+	return context.WithTimeout(ctx, timeout)
+}

@@ -1,0 +1,137 @@
+// Package queue runs background work on Redis with gocraft/work: dispatching jobs to the engine,
+// preparing deploys, and the periodic reconcile. It is the only package that imports
+// gocraft/work. Redis may lose the queue; Postgres stays the source of truth and the periodic
+// reconcile enqueues again whatever is missing.
+package queue
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gocraft/work"
+	"github.com/gomodule/redigo/redis"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Names of the queued tasks.
+const (
+	TaskDispatchJob = "dispatch_job"
+	TaskBuildDeploy = "build_deploy"
+	TaskReconcile   = "reconcile"
+)
+
+// Handlers is the work the worker does. Every handler must be idempotent: a task may run twice.
+type Handlers interface {
+	DispatchJob(ctx context.Context, jid int64) error
+	BuildDeploy(ctx context.Context, did int64) error
+	Reconcile(ctx context.Context) error
+}
+
+// Queue enqueues tasks and runs workers on one Redis namespace.
+type Queue struct {
+	pool      *redis.Pool
+	namespace string
+	enqueuer  *work.Enqueuer
+}
+
+// NewPool returns a Redis connection pool for url (redis://[:password@]host:port/db).
+func NewPool(url string) *redis.Pool {
+	return &redis.Pool{
+		MaxActive:   50,
+		MaxIdle:     10,
+		IdleTimeout: 4 * time.Minute,
+		Wait:        true,
+		Dial: func() (redis.Conn, error) {
+			return redis.DialURL(url, redis.DialConnectTimeout(5*time.Second),
+				redis.DialReadTimeout(30*time.Second), redis.DialWriteTimeout(10*time.Second))
+		},
+		TestOnBorrow: func(c redis.Conn, t time.Time) error {
+			if time.Since(t) < time.Minute {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
+		},
+	}
+}
+
+// New returns a queue on the pool, with its keys under namespace.
+func New(pool *redis.Pool, namespace string) *Queue {
+	return &Queue{pool: pool, namespace: namespace, enqueuer: work.NewEnqueuer(namespace, pool)}
+}
+
+// Ping checks that Redis answers.
+func (q *Queue) Ping(ctx context.Context) error {
+	conn, err := q.pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to redis: %w", err)
+	}
+	defer conn.Close()
+	_, err = conn.Do("PING")
+	return err
+}
+
+// EnqueueDispatch asks a worker to launch a queued job. A job already waiting in the queue is
+// not queued twice.
+func (q *Queue) EnqueueDispatch(jid int64) error {
+	_, err := q.enqueuer.EnqueueUnique(TaskDispatchJob, work.Q{"jid": strconv.FormatInt(jid, 10)})
+	if err != nil {
+		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
+	}
+	return nil
+}
+
+// EnqueueBuild asks a worker to prepare a deploy.
+func (q *Queue) EnqueueBuild(did int64) error {
+	_, err := q.enqueuer.EnqueueUnique(TaskBuildDeploy, work.Q{"did": strconv.FormatInt(did, 10)})
+	if err != nil {
+		return fmt.Errorf("enqueue build of deploy %d: %w", did, err)
+	}
+	return nil
+}
+
+// WorkerOptions tune Run.
+type WorkerOptions struct {
+	Concurrency    uint
+	ReconcileEvery time.Duration
+	Logger         hclog.Logger
+}
+
+// Run processes tasks until ctx is done, then waits for running tasks to end.
+func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
+	log := opts.Logger.Named("worker")
+	pool := work.NewWorkerPool(struct{}{}, opts.Concurrency, q.namespace, q.pool)
+	retry := work.JobOptions{MaxFails: 4, Backoff: func(job *work.Job) int64 { return 2 * job.Fails }}
+
+	pool.JobWithOptions(TaskDispatchJob, retry, func(job *work.Job) error {
+		return logFailure(log, job, h.DispatchJob(ctx, job.ArgInt64("jid")))
+	})
+	pool.JobWithOptions(TaskBuildDeploy, retry, func(job *work.Job) error {
+		return logFailure(log, job, h.BuildDeploy(ctx, job.ArgInt64("did")))
+	})
+	pool.JobWithOptions(TaskReconcile, work.JobOptions{MaxFails: 1}, func(job *work.Job) error {
+		return logFailure(log, job, h.Reconcile(ctx))
+	})
+	pool.PeriodicallyEnqueue(fmt.Sprintf("@every %ds", int(opts.ReconcileEvery.Seconds())), TaskReconcile)
+
+	pool.Start()
+	log.Info("worker started", "concurrency", opts.Concurrency, "namespace", q.namespace)
+	<-ctx.Done()
+	pool.Stop()
+	log.Info("worker stopped")
+}
+
+// RunReconcileNow enqueues one reconcile at once, so a fresh worker does not wait a period.
+func (q *Queue) RunReconcileNow() error {
+	_, err := q.enqueuer.EnqueueUnique(TaskReconcile, nil)
+	return err
+}
+
+func logFailure(log hclog.Logger, job *work.Job, err error) error {
+	if err != nil {
+		log.Error("task failed", "task", job.Name, "args", job.Args, "attempt", job.Fails+1, "error", err)
+	}
+	return err
+}
