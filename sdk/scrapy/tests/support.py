@@ -38,7 +38,8 @@ TOKEN = "3f2a9c1b7d8e4f6a0b1c2d3e4f5a6b7c8d9e0f1a"
 
 def run_command(name, env, cwd=PROJECT_DIR, args=(), timeout=60):
     """Run bin/<name> with the Debian Python and return the CompletedProcess."""
-    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    # No bytecode caches: the commands import the test project from testdata.
+    full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     full_env.update(env)
     return subprocess.run(
         [PYTHON, str(BIN_DIR / name), *args],
@@ -82,7 +83,9 @@ class SiteServer:
         handler = functools.partial(Handler, directory=str(SITE_DIR))
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self):
         self._thread.start()
@@ -132,7 +135,9 @@ class FakeAPI:
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self):
         self._thread.start()

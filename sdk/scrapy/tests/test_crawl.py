@@ -2,6 +2,8 @@
 
 import json
 import re
+import signal
+import subprocess
 import time
 import unittest
 
@@ -9,8 +11,11 @@ from scrapy import Request
 from scrapy.utils.request import fingerprint
 
 from .support import (
+    BIN_DIR,
     EXPECTED,
     JOB_KEY,
+    PROJECT_DIR,
+    PYTHON,
     SITE_DIR,
     TOKEN,
     FakeAPI,
@@ -261,7 +266,7 @@ class CrawlFailureTest(unittest.TestCase):
         )
 
     def test_memory_limit_patches_error(self):
-        # Scrapy measures about 70 MB at startup, far over a 1 MiB limit.
+        # A Scrapy process uses tens of MB at startup, far over a 1 MiB limit.
         with SiteServer() as site, FakeAPI() as api:
             process = run_command(
                 "estela-crawl",
@@ -294,6 +299,35 @@ class CrawlFailureTest(unittest.TestCase):
                 self.assertTrue(process.stderr.startswith("estela-crawl: "), process.stderr)
                 self.assertIn(message, process.stderr)
                 self.assertNotIn('"auth_token"', process.stderr)
+
+
+class CrawlStopTest(unittest.TestCase):
+    def test_sigterm_closes_spider_and_reports(self):
+        # Each page takes 1 s, so SIGTERM, sent once page 1's items arrive,
+        # comes before page 3 is downloaded.
+        with SiteServer(delay=1.0) as site, FakeAPI() as api:
+            process = subprocess.Popen(
+                [PYTHON, str(BIN_DIR / "estela-crawl")],
+                cwd=PROJECT_DIR,
+                env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1",
+                     "JOB_INFO": job_info(api.url, "quotes", {"base_url": site.url})},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 20
+            while len(api.records("items")) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            _stdout, stderr = process.communicate(timeout=30)
+
+        self.assertEqual(process.returncode, 0, stderr[-3000:])
+        self.assertEqual(api.patch_statuses(), ["RUNNING", "COMPLETED"])
+        self.assertEqual(api.records("stats")[0]["finish_reason"], "shutdown")
+        items = api.records("items")
+        self.assertEqual(items, EXPECTED["quotes"][: len(items)])
+        self.assertLess(len(items), len(EXPECTED["quotes"]))
+        self.assertEqual(api.patches[-1]["fields"]["item_count"], str(len(items)))
 
 
 if __name__ == "__main__":
