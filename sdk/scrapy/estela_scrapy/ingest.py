@@ -108,7 +108,12 @@ class BatchSender:
                 self._pending.put(self._cut(kind))
 
     def close(self) -> None:
-        """Send every buffered record, then stop the thread and wait for it."""
+        """Send every buffered record, then stop the thread and wait for it.
+
+        NOTE: there is no deadline. While the API is unreachable, each batch
+        left goes through send()'s whole retry schedule (about a minute with
+        EstelaAPI), so closing can take about a minute per pending batch.
+        """
         with self._lock:
             self._closed = True
             batches = self._cut_all()

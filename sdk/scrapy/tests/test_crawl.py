@@ -22,6 +22,7 @@ from .support import (
     HashPoller,
     RedisServer,
     SiteServer,
+    free_port,
     job_info,
     run_command,
 )
@@ -279,6 +280,24 @@ class CrawlFailureTest(unittest.TestCase):
         self.assertIn("MEMUSAGE_LIMIT_MB=1", reason)
         self.assertIn("memusage_exceeded", reason)
         self.assertEqual(api.records("stats")[0]["finish_reason"], "memusage_exceeded")
+
+    def test_unreachable_redis_does_not_stop_crawl(self):
+        with SiteServer() as site, FakeAPI() as api:
+            process = run_command(
+                "estela-crawl",
+                {
+                    "JOB_INFO": job_info(api.url, "books", {"base_url": site.url, "category": "fiction"}),
+                    "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+                    "REDIS_STATS_INTERVAL": "0.1",
+                },
+            )
+        self.assertEqual(process.returncode, 0, process.stderr[-3000:])
+        self.assertEqual(api.patch_statuses(), ["RUNNING", "COMPLETED"])
+        self.assertEqual(api.records("items"), EXPECTED["books"]["fiction"])
+        lines = [record["log"] for record in api.records("logs")]
+        warnings = [line for line in lines if line.startswith("[estela_scrapy.redis_stats] WARNING: ")]
+        self.assertEqual(len(warnings), 1, "a Redis outage must log one line, not one per write")
+        self.assertIn(f"scrapy_stats_{JOB_KEY} in Redis failed", warnings[0])
 
     def test_invalid_job_info_exits_two(self):
         cases = {
