@@ -195,4 +195,3 @@ func blockJSON(body hcl.Body) (json.RawMessage, error) {
 	}
 	return out, nil
 }
-

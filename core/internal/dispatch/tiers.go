@@ -5,7 +5,7 @@ import "github.com/estela-go/estela-go/sdk/engine"
 // Tier is a named size of job: its resource requests and limits, and the memory at which
 // Scrapy's MemoryUsage extension stops the spider before the engine kills it.
 type Tier struct {
-	Resources      engine.Resources
+	Resources       engine.Resources
 	MemUsageLimitMB int
 }
 

@@ -44,16 +44,8 @@ func (e *Engine) impl(ctx context.Context) (engine.Engine, error) {
 	return raw.(engine.Engine), nil
 }
 
-// call runs fn on the plugin with a deadline.
 func call[T any](ctx context.Context, e *Engine, timeout time.Duration, fn func(context.Context, engine.Engine) (T, error)) (T, error) {
-	var zero T
-	impl, err := e.impl(ctx)
-	if err != nil {
-		return zero, err
-	}
-	ctx, cancel := e.inst.callContext(ctx, timeout)
-	defer cancel()
-	return fn(ctx, impl)
+	return invoke(ctx, e.inst, timeout, fn)
 }
 
 // GetInfo implements engine.Engine.

@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/estela-go/estela-go/sdk/credentials"
+	"github.com/estela-go/estela-go/sdk/engine"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
@@ -39,6 +41,7 @@ type instance struct {
 	info      *pluginapi.Info
 	lastStart time.Time
 	failures  int
+	closed    bool
 }
 
 // configurer is what both plugin kinds offer for the start-up calls.
@@ -54,6 +57,9 @@ var ErrPluginDown = errors.New("plugin is down")
 func (i *instance) get(ctx context.Context) (any, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	if i.closed {
+		return nil, fmt.Errorf("%w: %s plugin %q was closed", ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name)
+	}
 	if i.client != nil && !i.client.Exited() {
 		return i.raw, nil
 	}
@@ -163,10 +169,11 @@ func (i *instance) Healthy() bool {
 	return err == nil && rpc.Ping() == nil
 }
 
-// Close ends the plugin process.
+// Close ends the plugin process for good: later calls fail with ErrPluginDown.
 func (i *instance) Close() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	i.closed = true
 	if i.client != nil {
 		i.client.Kill()
 		i.client = nil
@@ -178,4 +185,41 @@ func (i *instance) callContext(ctx context.Context, timeout time.Duration) (cont
 		timeout = i.opts.CallTimeout
 	}
 	return context.WithTimeout(ctx, timeout)
+}
+
+// invoke runs fn on the plugin's client of type I with a deadline, starting the plugin when
+// needed.
+func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, error) {
+	var zero T
+	raw, err := inst.get(ctx)
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel := inst.callContext(ctx, timeout)
+	defer cancel()
+	return fn(ctx, raw.(I))
+}
+
+// Describe starts a plugin without configuring it, returns its GetInfo answer and ends it.
+func Describe(ctx context.Context, b Binary, log hclog.Logger) (*pluginapi.Info, error) {
+	plugins := map[string]map[int]plugin.PluginSet{
+		KindEngine:      engine.VersionedPlugins(),
+		KindCredentials: credentials.VersionedPlugins(),
+	}[b.Kind]
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig: pluginapi.Handshake, VersionedPlugins: plugins, Cmd: exec.Command(b.Path),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC}, AutoMTLS: true, Logger: log.Named(b.Kind + "." + b.Name),
+	})
+	defer client.Kill()
+	rpc, err := client.Client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rpc.Dispense(b.Kind)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return raw.(configurer).GetInfo(ctx)
 }

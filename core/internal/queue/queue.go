@@ -7,7 +7,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/gocraft/work"
@@ -76,7 +75,7 @@ func (q *Queue) Ping(ctx context.Context) error {
 // EnqueueDispatch asks a worker to launch a queued job. A job already waiting in the queue is
 // not queued twice.
 func (q *Queue) EnqueueDispatch(jid int64) error {
-	_, err := q.enqueuer.EnqueueUnique(TaskDispatchJob, work.Q{"jid": strconv.FormatInt(jid, 10)})
+	_, err := q.enqueuer.EnqueueUnique(TaskDispatchJob, work.Q{"jid": jid})
 	if err != nil {
 		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
 	}
@@ -85,7 +84,7 @@ func (q *Queue) EnqueueDispatch(jid int64) error {
 
 // EnqueueBuild asks a worker to prepare a deploy.
 func (q *Queue) EnqueueBuild(did int64) error {
-	_, err := q.enqueuer.EnqueueUnique(TaskBuildDeploy, work.Q{"did": strconv.FormatInt(did, 10)})
+	_, err := q.enqueuer.EnqueueUnique(TaskBuildDeploy, work.Q{"did": did})
 	if err != nil {
 		return fmt.Errorf("enqueue build of deploy %d: %w", did, err)
 	}
@@ -106,10 +105,18 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	retry := work.JobOptions{MaxFails: 4, Backoff: func(job *work.Job) int64 { return 2 * job.Fails }}
 
 	pool.JobWithOptions(TaskDispatchJob, retry, func(job *work.Job) error {
-		return logFailure(log, job, h.DispatchJob(ctx, job.ArgInt64("jid")))
+		jid := job.ArgInt64("jid")
+		if err := job.ArgError(); err != nil {
+			return logFailure(log, job, err)
+		}
+		return logFailure(log, job, h.DispatchJob(ctx, jid))
 	})
 	pool.JobWithOptions(TaskBuildDeploy, retry, func(job *work.Job) error {
-		return logFailure(log, job, h.BuildDeploy(ctx, job.ArgInt64("did")))
+		did := job.ArgInt64("did")
+		if err := job.ArgError(); err != nil {
+			return logFailure(log, job, err)
+		}
+		return logFailure(log, job, h.BuildDeploy(ctx, did))
 	})
 	pool.JobWithOptions(TaskReconcile, work.JobOptions{MaxFails: 1}, func(job *work.Job) error {
 		return logFailure(log, job, h.Reconcile(ctx))

@@ -113,3 +113,9 @@ func (s *Store) LatestArtifact(ctx context.Context, sid int64) (*Deploy, error) 
 		WHERE ds.spider_id = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1`, sid, DeploySuccess)
 	return d, mapError("find artifact", err)
 }
+
+// DeleteDeploy removes a deploy row.
+func (s *Store) DeleteDeploy(ctx context.Context, did int64) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM deploys WHERE did = ?", did)
+	return mapError("delete deploy", err)
+}

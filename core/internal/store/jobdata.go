@@ -129,7 +129,7 @@ func (s *Store) jobData(ctx context.Context, where string, params ...any) ([]Dat
 	return out, nil
 }
 
-// ExportJobData streams every record of a kind, one compact JSON document per line, straight
+// ExportJobData streams every record of a kind, one JSON document per line, straight
 // from COPY TO STDOUT, so memory stays flat whatever the number of records.
 func (s *Store) ExportJobData(ctx context.Context, jobID int64, kind DataKind, w io.Writer) error {
 	uw := &copyUnescaper{w: bufio.NewWriterSize(w, 64<<10)}

@@ -141,10 +141,15 @@ type JobUpdate struct {
 // is returned.
 func (s *Store) UpdateJob(ctx context.Context, jid int64, u JobUpdate) (*Job, error) {
 	q := s.db.ModelContext(ctx, (*Job)(nil)).Where("jid = ?", jid)
+	changed := false
 	if u.Status != nil {
+		changed = true
 		q = q.Set("status = ?", *u.Status).Set("status_changed = now()").Where("status = ?", u.FromStatus)
 	}
-	set := func(column string, v any) { q = q.Set(column+" = ?", v) }
+	set := func(column string, v any) {
+		q = q.Set(column+" = ?", v)
+		changed = true
+	}
 	if u.LifespanMicros != nil {
 		set("lifespan_us", *u.LifespanMicros)
 	}
@@ -168,6 +173,9 @@ func (s *Store) UpdateJob(ctx context.Context, jid int64, u JobUpdate) (*Job, er
 	}
 	if u.DataExpiryDays != nil {
 		set("data_expiry_days", *u.DataExpiryDays)
+	}
+	if !changed {
+		return s.JobByID(ctx, jid)
 	}
 	res, err := q.Update()
 	if err != nil {

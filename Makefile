@@ -1,0 +1,30 @@
+# estela-go: `make run` starts the platform on this machine, `make test` runs every test.
+
+GO ?= go
+PLUGINS := engine/local credentials/local
+
+.PHONY: build run test proto vet clean
+
+build:
+	$(GO) build -o bin/estela-server ./cmd/estela-server
+	@for p in $(PLUGINS); do \
+		kind=$${p%%/*}; name=$${p##*/}; \
+		(cd plugins/$$p && $(GO) build -o $(CURDIR)/bin/plugins/estela-$$kind-$$name .) || exit 1; \
+	done
+
+run: build
+	deploy/local/run.sh
+
+test: build
+	deploy/local/test.sh
+
+proto:
+	$(MAKE) -C sdk proto
+
+vet:
+	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+	@for p in $(PLUGINS); do (cd plugins/$$p && $(GO) vet ./...) || exit 1; done
+
+clean:
+	rm -rf bin .estela-test

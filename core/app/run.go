@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/estela-go/estela-go/core/internal/config"
+)
+
+// Run loads the configuration at configPath and runs one command of estela-server: all, api,
+// worker, migrate or plugins. It returns when ctx is done or the command ends.
+func Run(ctx context.Context, command, configPath string, log hclog.Logger) error {
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		return err
+	}
+	switch command {
+	case "plugins":
+		return ListPlugins(ctx, cfg.PluginDirs, log, os.Stdout)
+	case "migrate", "worker", "api", "all":
+	default:
+		return fmt.Errorf("unknown command %q; run estela-server -h for the list", command)
+	}
+	a, err := Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	switch command {
+	case "worker":
+		a.RunWorker(ctx)
+	case "api", "all":
+		if err := a.EnsureAdmin(ctx, envOr("ESTELA_ADMIN_USERNAME", "admin"), os.Getenv("ESTELA_ADMIN_PASSWORD"), os.Stdout); err != nil {
+			return fmt.Errorf("create superuser: %w", err)
+		}
+		if command == "all" {
+			go a.RunWorker(ctx)
+		}
+		return a.RunAPI(ctx)
+	}
+	return nil
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/estela-go/estela-go/core/internal/store"
+)
+
+type principalKey struct{}
+
+// authed wraps a handler that needs a valid token: the principal it acts for is put in the
+// request context.
+func (s *Server) authed(h handlerFunc) http.Handler {
+	return s.wrap(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Token") || strings.TrimSpace(key) == "" {
+			return nil, errDetail(http.StatusUnauthorized, "Authentication credentials were not provided.")
+		}
+		p, err := s.store.Authenticate(r.Context(), strings.TrimSpace(key))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errDetail(http.StatusUnauthorized, "Invalid token.")
+		}
+		if err != nil {
+			return nil, err
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+func principalOf(r *http.Request) *store.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*store.Principal)
+	return p
+}
+
+// currentUser returns the user behind the request, or 403 for a job token.
+func currentUser(r *http.Request) (*store.User, error) {
+	p := principalOf(r)
+	if p == nil || p.User == nil {
+		return nil, errForbidden
+	}
+	return p.User, nil
+}
+
+// action is what a request does to a project; each role allows a set of them.
+type action int
+
+const (
+	// actRead views the project and everything in it.
+	actRead action = iota
+	// actRun deploys, runs and stops jobs, and edits spiders and environment variables.
+	actRun
+	// actManage manages members and deletes deploys and cron jobs.
+	actManage
+	// actOwn transfers ownership and deletes the project.
+	actOwn
+)
+
+// roleAllows is the role matrix, the one place that decides what a role may do.
+var roleAllows = map[string]action{
+	store.RoleViewer:    actRead,
+	store.RoleDeveloper: actRun,
+	store.RoleAdmin:     actManage,
+	store.RoleOwner:     actOwn,
+}
+
+// projectFor loads the project of the path and checks that the user may do act on it.
+// Superusers may do anything and staff may read any project. A user without a role gets
+// 403; a missing or deleted project gives 404.
+func (s *Server) projectFor(r *http.Request, act action) (*store.Project, *store.User, error) {
+	pid, err := pathPID(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	user, err := currentUser(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	project, err := s.store.Project(r.Context(), pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	if user.IsSuperuser || (user.IsStaff && act == actRead) {
+		return project, user, nil
+	}
+	role, err := s.store.Role(r.Context(), pid, user.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	best, member := roleAllows[role]
+	if !member || best < act {
+		return nil, nil, errForbidden
+	}
+	return project, user, nil
+}

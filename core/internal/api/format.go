@@ -1,0 +1,69 @@
+package api
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// formatJobTime writes job, cron job and deploy datetimes as DRF does, always with six
+// fractional digits and Z: estela-cli parses them with "%Y-%m-%dT%H:%M:%S.%fZ".
+func formatJobTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+}
+
+// formatProjectTime writes project datetimes as Python's isoformat does (estela renders them
+// with it), with a +00:00 offset.
+func formatProjectTime(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format("2006-01-02T15:04:05.000000+00:00")
+	return &s
+}
+
+// formatDuration writes a duration in microseconds as DRF's DurationField does:
+// "HH:MM:SS", with "D " before it when over a day and ".ffffff" after it when not whole.
+func formatDuration(micros int64) string {
+	if micros < 0 {
+		micros = 0
+	}
+	days := micros / (86400 * 1e6)
+	rest := micros % (86400 * 1e6)
+	h, m, sec, us := rest/3600e6, rest/60e6%60, rest/1e6%60, rest%1e6
+	s := fmt.Sprintf("%02d:%02d:%02d", h, m, sec)
+	if days > 0 {
+		s = fmt.Sprintf("%d %s", days, s)
+	}
+	if us > 0 {
+		s += fmt.Sprintf(".%06d", us)
+	}
+	return s
+}
+
+var durationPattern = regexp.MustCompile(`^(?:(\d+)(?: days?,)? )?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?$`)
+
+// parseDuration reads the lifespans jobs send: bare seconds ("123", "12.5"), Python's
+// str(timedelta) ("0:00:00", "1 day, 2:03:04") and DRF's own output ("1 02:03:04.5").
+// It returns microseconds.
+func parseDuration(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		if secs < 0 || secs > 1e10 {
+			return 0, fmt.Errorf("duration %q is out of range", s)
+		}
+		return int64(secs * 1e6), nil
+	}
+	m := durationPattern.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("duration %q has the wrong format; use seconds or [D ]HH:MM:SS[.ffffff]", s)
+	}
+	atoi := func(v string) int64 { n, _ := strconv.ParseInt(v, 10, 64); return n }
+	micros := ((atoi(m[1])*24+atoi(m[2]))*3600 + atoi(m[3])*60 + atoi(m[4])) * 1e6
+	if m[5] != "" {
+		micros += atoi((m[5] + "00000")[:6])
+	}
+	return micros, nil
+}

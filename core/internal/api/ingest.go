@@ -1,0 +1,80 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/estela-go/estela-go/core/internal/lifecycle"
+	"github.com/estela-go/estela-go/core/internal/store"
+)
+
+// ingestBody is one batch of data sent by a job.
+type ingestBody struct {
+	Type    string            `json:"type"`
+	BatchID string            `json:"batch_id"`
+	Records []json.RawMessage `json:"records"`
+}
+
+// ingest stores a batch of items, requests, logs or the final stats of a job. Only the job's
+// own token may send them. The batch is acknowledged after it is committed; a batch id the job
+// already sent is acknowledged again without storing the batch twice.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
+	job, actor, err := s.jobFor(r, actRun)
+	if err != nil {
+		return nil, err
+	}
+	if actor != lifecycle.JobProcess {
+		return nil, errDetail(http.StatusForbidden, "Only the job itself may send its data; use the job's token.")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxIngestBytes)
+	var body ingestBody
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, err
+		}
+		return nil, errDetail(http.StatusBadRequest, "JSON parse error - "+err.Error())
+	}
+	if err := validateBatch(&body); err != nil {
+		return nil, err
+	}
+
+	if body.Type == "stats" {
+		if err := s.store.SaveJobStats(r.Context(), job.JID, body.Records[len(body.Records)-1]); err != nil {
+			return nil, err
+		}
+		return created(map[string]any{"stored": 1, "duplicate": false}), nil
+	}
+	duplicate, err := s.store.IngestBatch(r.Context(), job.JID, dataKinds[body.Type], body.BatchID, body.Records)
+	if err != nil {
+		return nil, err
+	}
+	if duplicate {
+		return map[string]any{"stored": 0, "duplicate": true}, nil
+	}
+	return created(map[string]any{"stored": len(body.Records), "duplicate": false}), nil
+}
+
+func validateBatch(b *ingestBody) error {
+	if _, ok := dataKinds[b.Type]; !ok && b.Type != "stats" {
+		return errField("type", fmt.Sprintf("%q is not a valid data type; use items, requests, logs or stats.", b.Type))
+	}
+	if b.BatchID == "" || len(b.BatchID) > 100 {
+		return errField("batch_id", "A batch id of 1 to 100 characters is required, the same on every retry of the batch.")
+	}
+	if len(b.Records) == 0 {
+		return errField("records", "A batch needs at least one record.")
+	}
+	for i, rec := range b.Records {
+		if len(rec) == 0 || rec[0] != '{' {
+			return errField("records", fmt.Sprintf("Record %d is not a JSON object.", i))
+		}
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, store.ErrNotFound)
+}

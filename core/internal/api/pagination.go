@@ -1,0 +1,87 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/estela-go/estela-go/core/internal/store"
+)
+
+// pageParams are the page and page_size of a list request.
+type pageParams struct {
+	page, size int
+}
+
+// readPage reads page (from 1) and page_size (1..max, defaulting to def) from the query.
+// Larger sizes are clamped to max, as DRF does; malformed values give 400 naming the field.
+func readPage(r *http.Request, def, max int) (pageParams, error) {
+	p := pageParams{page: 1, size: def}
+	q := r.URL.Query()
+	if raw := q.Get("page"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return p, errField("page", "A page number must be a positive integer.")
+		}
+		p.page = n
+	}
+	if raw := q.Get("page_size"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 {
+			return p, errField("page_size", fmt.Sprintf("A page size must be an integer between 1 and %d.", max))
+		}
+		p.size = min(n, max)
+	}
+	return p, nil
+}
+
+func (p pageParams) store() store.Page {
+	return store.Page{Offset: (p.page - 1) * p.size, Limit: p.size}
+}
+
+// pageEnvelope is DRF's {count, next, previous, results} with absolute links.
+type pageEnvelope struct {
+	Count    int     `json:"count"`
+	Next     *string `json:"next"`
+	Previous *string `json:"previous"`
+	Results  any     `json:"results"`
+}
+
+// envelope builds the page envelope, or 404 "Invalid page." for a page past the end.
+func envelope[T any](r *http.Request, p pageParams, count int, results []T) (pageEnvelope, error) {
+	if p.page > 1 && (p.page-1)*p.size >= count {
+		return pageEnvelope{}, errDetail(http.StatusNotFound, "Invalid page.")
+	}
+	if results == nil {
+		results = []T{}
+	}
+	env := pageEnvelope{Count: count, Results: results}
+	if p.page*p.size < count {
+		next := pageURL(r, p.page+1)
+		env.Next = &next
+	}
+	if p.page > 1 {
+		prev := pageURL(r, p.page-1)
+		env.Previous = &prev
+	}
+	return env, nil
+}
+
+// pageURL returns the absolute URL of the request with another page number.
+func pageURL(r *http.Request, page int) string {
+	q := r.URL.Query()
+	q.Set("page", strconv.Itoa(page))
+	u := url.URL{Scheme: requestScheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+func requestScheme(r *http.Request) string {
+	if proto := r.Header.Get("X-Forwarded-Proto"); proto == "https" || proto == "http" {
+		return proto
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}

@@ -1,0 +1,110 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/estela-go/estela-go/core/internal/store"
+)
+
+// apiError is an error with the status code and JSON body the client gets.
+type apiError struct {
+	status int
+	body   any
+}
+
+func (e *apiError) Error() string {
+	b, _ := json.Marshal(e.body)
+	return fmt.Sprintf("%d %s", e.status, b)
+}
+
+// errDetail gives DRF's {"detail": msg} body.
+func errDetail(status int, msg string) error {
+	return &apiError{status, map[string]string{"detail": msg}}
+}
+
+// errMessage gives estela's custom {"error": msg} body.
+func errMessage(status int, msg string) error {
+	return &apiError{status, map[string]string{"error": msg}}
+}
+
+// errField gives a 400 with a field map {"field": [msg]}.
+func errField(field, msg string) error {
+	return &apiError{http.StatusBadRequest, map[string][]string{field: {msg}}}
+}
+
+var (
+	errNotFound  = errDetail(http.StatusNotFound, "Not found.")
+	errForbidden = errDetail(http.StatusForbidden, "You do not have permission to perform this action.")
+)
+
+// result carries a status other than 200 with its body.
+type result struct {
+	status int
+	body   any
+}
+
+func created(body any) result { return result{http.StatusCreated, body} }
+
+// noContent answers 204 with no body.
+var noContent = result{status: http.StatusNoContent}
+
+// written tells the wrapper that the handler already wrote the whole response.
+var written = result{status: -1}
+
+// handlerFunc is the shape of every API handler: it returns the body to send (or a result)
+// and an error that wrap maps to a status code.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// wrap turns a handlerFunc into an http.Handler: it writes the value as JSON, maps errors to
+// status codes and logs every 5xx.
+func (s *Server) wrap(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		value, err := h(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if res, ok := value.(result); ok {
+			status, value = res.status, res.body
+		}
+		switch status {
+		case written.status:
+		case http.StatusNoContent:
+			w.WriteHeader(status)
+		default:
+			writeJSON(w, status, value)
+		}
+	})
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var apiErr *apiError
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &apiErr):
+	case errors.Is(err, store.ErrNotFound):
+		apiErr = errNotFound.(*apiError)
+	case errors.As(err, &maxErr):
+		apiErr = &apiError{http.StatusRequestEntityTooLarge, map[string]string{
+			"detail": fmt.Sprintf("Request body is larger than the limit of %d bytes.", maxErr.Limit)}}
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		apiErr = &apiError{http.StatusInternalServerError, map[string]string{"error": "Internal server error; the server log has the details."}}
+	}
+	if apiErr.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Token")
+	}
+	writeJSON(w, apiErr.status, apiErr.body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
