@@ -108,9 +108,15 @@ def run_crawl(config: CrawlConfig, ingest_handler, startup_handler) -> CrawlResu
         configure_settings(settings, config)
         ingest_handler.setLevel(settings.get("LOG_LEVEL"))
 
-        # Scrapy's own root handler prints to stderr from here on.
+        # CrawlerProcess installs Scrapy's root handler, which prints to
+        # stderr from then on. It imports the spiders before that, so the
+        # startup handler comes back if that import fails.
         logging.root.removeHandler(startup_handler)
-        process = CrawlerProcess(settings)
+        try:
+            process = CrawlerProcess(settings)
+        except Exception:
+            logging.root.addHandler(startup_handler)
+            raise
         available = sorted(process.spider_loader.list())
         if spider_name not in available:
             raise ProjectError(

@@ -4,8 +4,10 @@ import json
 import re
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
+from pathlib import Path
 
 from scrapy import Request
 from scrapy.utils.request import fingerprint
@@ -22,6 +24,7 @@ from .support import (
     HashPoller,
     RedisServer,
     SiteServer,
+    copy_project,
     free_port,
     job_info,
     run_command,
@@ -265,6 +268,19 @@ class CrawlFailureTest(unittest.TestCase):
             api.patches[0]["fields"]["error_reason"],
             "spider 'nope' not found in the project, which has the spiders: books, quotes",
         )
+
+    def test_broken_project_patches_error(self):
+        with FakeAPI() as api, tempfile.TemporaryDirectory() as directory:
+            project = copy_project(Path(directory) / "project")
+            (project / "sitecrawl" / "spiders" / "broken.py").write_text("import missing_module_for_test\n")
+            process = run_command("estela-crawl", {"JOB_INFO": job_info(api.url, "quotes")}, cwd=project)
+        self.assertEqual(process.returncode, 1, process.stderr[-3000:])
+        self.assertEqual(api.patch_statuses(), ["ERROR"])
+        reason = api.patches[0]["fields"]["error_reason"]
+        self.assertTrue(reason.endswith("ModuleNotFoundError: No module named 'missing_module_for_test'"), reason)
+        self.assertIn('broken.py", line 1, in <module>', reason)
+        self.assertIn("ERROR: crawl of spider quotes failed", process.stderr)
+        self.assertIn("ModuleNotFoundError: No module named 'missing_module_for_test'", process.stderr)
 
     def test_memory_limit_patches_error(self):
         # A Scrapy process uses tens of MB at startup, far over a 1 MiB limit.
