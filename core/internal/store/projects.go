@@ -101,3 +101,16 @@ func escapeLike(s string) string {
 	}
 	return string(out)
 }
+
+// AddMember gives a user a role on a project, replacing the role the user had.
+func (s *Store) AddMember(ctx context.Context, pid string, userID int64, role string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO permissions (user_id, project_id, role) VALUES (?, ?, ?)
+		ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`, userID, pid, role)
+	return mapError("add member", err)
+}
+
+// CreateEnvVar inserts an environment variable.
+func (s *Store) CreateEnvVar(ctx context.Context, ev *EnvVar) error {
+	_, err := s.db.ModelContext(ctx, ev).Returning("*").Insert()
+	return mapError("create env var", err)
+}

@@ -1,0 +1,506 @@
+package api_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/estela-go/estela-go/core/internal/api"
+	"github.com/estela-go/estela-go/core/internal/dispatch"
+	"github.com/estela-go/estela-go/core/internal/livestats"
+	"github.com/estela-go/estela-go/core/internal/password"
+	"github.com/estela-go/estela-go/core/internal/queue"
+	"github.com/estela-go/estela-go/core/internal/store"
+	"github.com/estela-go/estela-go/core/internal/testenv"
+)
+
+// fixture is an API server on a fresh database with users of every role on project P, a
+// second project Q of another owner, and spiders deployed in both.
+type fixture struct {
+	t                *testing.T
+	srv              *httptest.Server
+	st               *store.Store
+	tokens           map[string]string // by username: owner, developer, viewer, outsider, admin
+	p, q             string            // project ids
+	pSpider, qSpider int64
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	pool := queue.NewPool(testenv.RedisURL(t))
+	t.Cleanup(func() { pool.Close() })
+	ns := testenv.Namespace()
+	q := queue.New(pool, ns)
+	stats := livestats.NewReader(pool, ns+":")
+	log := hclog.NewNullLogger()
+	// Only jobs that never reached the engine are stopped here, so the service needs no engine.
+	d := dispatch.New(st, nil, nil, q, stats, dispatch.Settings{MaxDispatchAttempts: 3}, log)
+	srv := api.New(st, q, d, nil, stats, api.Options{CORSOrigins: []string{"http://web.example"}, MaxIngestBytes: 64 << 10, MaxUploadBytes: 64 << 10}, log)
+	f := &fixture{t: t, st: st, tokens: map[string]string{}, srv: httptest.NewServer(srv.Handler())}
+	t.Cleanup(f.srv.Close)
+
+	hash, err := password.Hash("pw-123456")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*store.User{}
+	for _, name := range []string{"owner", "developer", "viewer", "outsider", "admin"} {
+		u := &store.User{Username: name, Email: name + "@example.com", PasswordHash: hash, IsActive: true, IsSuperuser: name == "admin"}
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		users[name] = u
+		if f.tokens[name], err = st.CreateUserToken(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.p, f.pSpider = f.project("shop", users["owner"].ID)
+	f.q, f.qSpider = f.project("other", users["outsider"].ID)
+	for name, role := range map[string]string{"developer": store.RoleDeveloper, "viewer": store.RoleViewer} {
+		if err := st.AddMember(ctx, f.p, users[name].ID, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f *fixture) project(name string, owner int64) (string, int64) {
+	ctx := context.Background()
+	p := &store.Project{Name: name, Category: "OTHER_CATEGORY", Framework: "SCRAPY", DataStatus: "PERSISTENT", DataExpiryDays: 1}
+	if err := f.st.CreateProject(ctx, p, owner); err != nil {
+		f.t.Fatal(err)
+	}
+	d := &store.Deploy{ProjectID: p.PID, UserID: &owner}
+	if err := f.st.CreateDeploy(ctx, d); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.st.SucceedDeploy(ctx, d.DID, "/nowhere", []string{"quotes"}); err != nil {
+		f.t.Fatal(err)
+	}
+	spiders, _, err := f.st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p.PID, spiders[0].SID
+}
+
+// job creates a job on project P's spider straight in the store.
+func (f *fixture) job() *store.Job {
+	f.t.Helper()
+	j := &store.Job{ProjectID: f.p, SpiderID: f.pSpider, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := f.st.CreateJob(context.Background(), j); err != nil {
+		f.t.Fatal(err)
+	}
+	return j
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (f *fixture) do(user, method, path, contentType string, body io.Reader) response {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token, ok := f.tokens[user]; ok {
+		req.Header.Set("Authorization", "Token "+token)
+	} else if user != "" {
+		req.Header.Set("Authorization", "Token "+user)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+func (f *fixture) get(user, path string) response { return f.do(user, http.MethodGet, path, "", nil) }
+
+func (f *fixture) json(user, method, path string, body any) response {
+	b, _ := json.Marshal(body)
+	return f.do(user, method, path, "application/json", bytes.NewReader(b))
+}
+
+func (f *fixture) form(user, method, path string, values url.Values) response {
+	return f.do(user, method, path, "application/x-www-form-urlencoded", strings.NewReader(values.Encode()))
+}
+
+func (f *fixture) jobURL(j *store.Job) string {
+	return fmt.Sprintf("/api/projects/%s/spiders/%d/jobs/%d", j.ProjectID, j.SpiderID, j.JID)
+}
+
+func expectStatus(t *testing.T, r response, want int, what string) {
+	t.Helper()
+	if r.status != want {
+		t.Errorf("%s: status %d, want %d; body %s", what, r.status, want, r.raw)
+	}
+}
+
+func expectField(t *testing.T, r response, field, what string) {
+	t.Helper()
+	if r.status != http.StatusBadRequest {
+		t.Errorf("%s: status %d, want 400; body %s", what, r.status, r.raw)
+		return
+	}
+	if _, ok := r.body[field]; !ok {
+		t.Errorf("%s: body %s does not name field %q", what, r.raw, field)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+
+	r := f.get("", "/api/projects")
+	expectStatus(t, r, http.StatusUnauthorized, "no token")
+	if r.body["detail"] != "Authentication credentials were not provided." || r.header.Get("WWW-Authenticate") != "Token" {
+		t.Errorf("no token: body %s, WWW-Authenticate %q", r.raw, r.header.Get("WWW-Authenticate"))
+	}
+	r = f.get("0123456789abcdef0123456789abcdef01234567", "/api/projects")
+	if r.status != http.StatusUnauthorized || r.body["detail"] != "Invalid token." {
+		t.Errorf("unknown token: %d %s, want 401 Invalid token.", r.status, r.raw)
+	}
+	if r := f.get("", "/"); r.status != http.StatusOK || r.raw != "OK" {
+		t.Errorf("GET /: %d %q, want 200 OK", r.status, r.raw)
+	}
+	if r := f.get("", "/api"); r.status != http.StatusOK || r.body["projects"] != f.srv.URL+"/api/projects" {
+		t.Errorf("GET /api: %d %s, want the projects URL", r.status, r.raw)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+
+	r := f.json("", http.MethodPost, "/api/auth/login", map[string]string{"username": "viewer", "password": "pw-123456"})
+	expectStatus(t, r, http.StatusOK, "login")
+	key, _ := r.body["key"].(string)
+	user, _ := r.body["user"].(map[string]any)
+	if len(key) != 40 || user["username"] != "viewer" || user["email"] != "viewer@example.com" {
+		t.Errorf("login body %s, want a 40-character key and the user", r.raw)
+	}
+	if r := f.get(key, "/api/projects"); r.status != http.StatusOK {
+		t.Errorf("new token rejected: %d %s", r.status, r.raw)
+	}
+	r = f.form("", http.MethodPost, "/api/auth/login", url.Values{"username": {"viewer"}, "password": {"wrong"}})
+	want := `{"non_field_errors":["Unable to log in with provided credentials."]}` + "\n"
+	if r.status != http.StatusBadRequest || r.raw != want {
+		t.Errorf("wrong password: %d %s, want 400 %s", r.status, r.raw, want)
+	}
+	expectField(t, f.json("", http.MethodPost, "/api/auth/login", map[string]string{"password": "x"}), "username", "login without username")
+}
+
+func TestCreateProject(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+
+	expectField(t, f.json("viewer", http.MethodPost, "/api/projects", map[string]string{}), "name", "project without name")
+	expectField(t, f.json("viewer", http.MethodPost, "/api/projects", map[string]string{"name": "x", "category": "TOYS"}), "category", "unknown category")
+	expectField(t, f.json("viewer", http.MethodPost, "/api/projects", map[string]any{"name": "x", "data_expiry_days": "soon"}), "data_expiry_days", "bad expiry")
+
+	r := f.json("viewer", http.MethodPost, "/api/projects", map[string]string{"name": "mine"})
+	expectStatus(t, r, http.StatusCreated, "create project")
+	users, _ := r.body["users"].([]any)
+	if len(users) != 1 || !strings.Contains(fmt.Sprint(users[0]), "OWNER") || r.body["framework"] != "SCRAPY" {
+		t.Errorf("created project %s, want the caller as OWNER and framework SCRAPY", r.raw)
+	}
+	list := f.get("viewer", "/api/projects")
+	if list.body["count"] != float64(2) {
+		t.Errorf("viewer lists %v projects, want 2 (shop and mine): %s", list.body["count"], list.raw)
+	}
+}
+
+func TestListPagination(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for i := 0; i < 3; i++ {
+		f.job()
+	}
+	base := fmt.Sprintf("/api/projects/%s/spiders/%d/jobs", f.p, f.pSpider)
+
+	r := f.get("viewer", base+"?page_size=2")
+	expectStatus(t, r, http.StatusOK, "first page")
+	next, _ := r.body["next"].(string)
+	if r.body["count"] != float64(3) || !strings.HasPrefix(next, f.srv.URL+base+"?") || r.body["previous"] != nil {
+		t.Errorf("first page %s, want count 3, an absolute next and no previous", r.raw)
+	}
+	r = f.get("viewer", strings.TrimPrefix(next, f.srv.URL))
+	if results, _ := r.body["results"].([]any); len(results) != 1 || r.body["next"] != nil {
+		t.Errorf("second page %s, want one job and no next", r.raw)
+	}
+	r = f.get("viewer", base+"?page=5")
+	if r.status != http.StatusNotFound || r.body["detail"] != "Invalid page." {
+		t.Errorf("page past the end: %d %s, want 404 Invalid page.", r.status, r.raw)
+	}
+	expectField(t, f.get("viewer", base+"?page=abc"), "page", "page=abc")
+	expectField(t, f.get("viewer", base+"?page_size=0"), "page_size", "page_size=0")
+	expectField(t, f.get("viewer", base+"?status=PAUSED"), "status", "status=PAUSED")
+}
+
+func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	j := f.job()
+	jobs := fmt.Sprintf("/api/projects/%s/spiders/%d/jobs", f.p, f.pSpider)
+	newJob := map[string]any{"data_status": "PERSISTENT"}
+
+	tests := []struct {
+		name   string
+		user   string
+		method string
+		path   string
+		want   int
+	}{
+		{"viewer reads project", "viewer", http.MethodGet, "/api/projects/" + f.p, http.StatusOK},
+		{"viewer reads job", "viewer", http.MethodGet, f.jobURL(j), http.StatusOK},
+		{"viewer cannot run job", "viewer", http.MethodPost, jobs, http.StatusForbidden},
+		{"viewer cannot stop job", "viewer", http.MethodPut, f.jobURL(j) + "/stop", http.StatusForbidden},
+		{"developer runs job", "developer", http.MethodPost, jobs, http.StatusCreated},
+		{"outsider cannot read project", "outsider", http.MethodGet, "/api/projects/" + f.p, http.StatusForbidden},
+		{"outsider cannot read job", "outsider", http.MethodGet, f.jobURL(j), http.StatusForbidden},
+		{"admin reads any project", "admin", http.MethodGet, "/api/projects/" + f.p, http.StatusOK},
+		{"spider of another project", "admin", http.MethodGet, fmt.Sprintf("/api/projects/%s/spiders/%d", f.p, f.qSpider), http.StatusNotFound},
+		{"job under another project", "admin", http.MethodGet, fmt.Sprintf("/api/projects/%s/spiders/%d/jobs/%d", f.q, f.pSpider, j.JID), http.StatusNotFound},
+		{"job under another spider", "admin", http.MethodGet, fmt.Sprintf("/api/projects/%s/spiders/%d/jobs/%d", f.p, f.qSpider, j.JID), http.StatusNotFound},
+		{"unknown project", "admin", http.MethodGet, "/api/projects/00000000-0000-4000-8000-000000000000", http.StatusNotFound},
+		{"malformed project id", "admin", http.MethodGet, "/api/projects/not-a-uuid", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.json(tt.user, tt.method, tt.path, newJob)
+			expectStatus(t, r, tt.want, tt.name)
+		})
+	}
+}
+
+func TestCreateJob(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	secret := &store.EnvVar{ProjectID: &f.q, Name: "TOKEN", Value: "other-project-secret", Masked: true}
+	if err := f.st.CreateEnvVar(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	own := &store.EnvVar{ProjectID: &f.p, Name: "API_KEY", Value: "shop-secret", Masked: true}
+	if err := f.st.CreateEnvVar(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	jobs := fmt.Sprintf("/api/projects/%s/spiders/%d/jobs", f.p, f.pSpider)
+
+	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"resource_tier": "GIGANTIC"}), "resource_tier", "unknown tier")
+	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"data_status": "PENDING", "data_expiry_days": 0}), "data_expiry_days", "zero expiry")
+	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"args": []any{map[string]any{"name": 1}}}), "args", "bad arg")
+	r := f.json("developer", http.MethodPost, jobs, map[string]any{"env_vars": []any{map[string]any{"evid": secret.EVID, "value": "__MASKED__"}}})
+	expectField(t, r, "env_vars", "evid of another project")
+	if strings.Contains(r.raw, "other-project-secret") {
+		t.Errorf("answer leaks another project's secret: %s", r.raw)
+	}
+
+	r = f.json("developer", http.MethodPost, jobs, map[string]any{
+		"args":          []any{map[string]any{"name": "category", "value": "poetry"}},
+		"tags":          []any{map[string]any{"name": "daily"}},
+		"env_vars":      []any{map[string]any{"evid": own.EVID, "name": "API_KEY", "value": "__MASKED__", "masked": true}, map[string]any{"name": "MODE", "value": "fast"}},
+		"resource_tier": "SMALL", "data_status": "PENDING", "data_expiry_days": 3,
+	})
+	expectStatus(t, r, http.StatusCreated, "create job")
+	if strings.Contains(r.raw, "shop-secret") {
+		t.Errorf("answer shows a masked value: %s", r.raw)
+	}
+	if r.body["job_status"] != "IN_QUEUE" || r.body["resource_tier"] != "SMALL" || r.body["data_expiry_days"] != float64(3) {
+		t.Errorf("created job %s, want IN_QUEUE, SMALL, 3 days", r.raw)
+	}
+	jid := int64(r.body["jid"].(float64))
+	vars, err := f.st.JobEnvVars(ctx, jid)
+	if err != nil || len(vars) != 2 || vars[0].Value != "shop-secret" || !vars[0].Masked {
+		t.Errorf("stored env vars %+v, %v; want the copied masked API_KEY and MODE", vars, err)
+	}
+	if name := r.body["name"]; name != fmt.Sprintf("sj-%d-%s", jid, f.p) {
+		t.Errorf("job name %v, want sj-<jid>-<pid>", name)
+	}
+}
+
+func TestJobStatusRules(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.job()
+	other := f.job()
+	if _, err := f.st.ClaimJob(ctx, j.JID); err != nil {
+		t.Fatal(err)
+	}
+	jobToken, err := f.st.CreateJobToken(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["job"] = jobToken
+
+	r := f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"RUNNING"}, "lifespan": {"0:00:00"}, "item_count": {"0"}, "proxy_usage_data": {"{}"}})
+	expectStatus(t, r, http.StatusOK, "job reports RUNNING")
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(other), url.Values{"status": {"RUNNING"}}), http.StatusForbidden, "job token on another job")
+	expectStatus(t, f.get("job", "/api/projects"), http.StatusForbidden, "job token lists projects")
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"STOPPED"}}), http.StatusBadRequest, "job stops itself")
+	expectStatus(t, f.form("developer", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}}), http.StatusBadRequest, "user completes job")
+	expectField(t, f.form("developer", http.MethodPatch, f.jobURL(j), url.Values{"item_count": {"5"}}), "item_count", "user sets counters")
+	expectField(t, f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"lifespan": {"soon"}}), "lifespan", "bad lifespan")
+
+	r = f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}, "lifespan": {"1 day, 0:00:05"},
+		"item_count": {"12"}, "request_count": {"3"}, "total_response_bytes": {"4096"}, "proxy_usage_data": {`{"proxy_name": "", "bytes": 0}`}})
+	expectStatus(t, r, http.StatusOK, "job reports COMPLETED")
+	if r.body["lifespan"] != "1 00:00:05" || r.body["item_count"] != float64(12) || r.body["status"] != "COMPLETED" {
+		t.Errorf("completed job %s, want lifespan 1 00:00:05 and 12 items", r.raw)
+	}
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"RUNNING"}}), http.StatusUnauthorized, "token of an ended job")
+
+	r = f.do("developer", http.MethodPut, f.jobURL(other)+"/stop", "", nil)
+	if r.status != http.StatusOK || r.body["status"] != "STOPPED" {
+		t.Errorf("stop queued job: %d %s, want 200 STOPPED", r.status, r.raw)
+	}
+	r = f.json("developer", http.MethodPatch, f.jobURL(other), map[string]string{"status": "RUNNING"})
+	if r.status != http.StatusBadRequest || r.body["error"] != "Job is stopped" {
+		t.Errorf("change stopped job: %d %s, want 400 Job is stopped", r.status, r.raw)
+	}
+	r = f.json("developer", http.MethodPatch, f.jobURL(other), map[string]any{"data_status": "PERSISTENT"})
+	if r.status != http.StatusOK || r.body["data_status"] != "PERSISTENT" {
+		t.Errorf("make job persistent: %d %s, want 200 PERSISTENT", r.status, r.raw)
+	}
+}
+
+func TestIngest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.job()
+	token, err := f.st.CreateJobToken(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["job"] = token
+	batch := map[string]any{"type": "items", "batch_id": "b-1", "records": []any{map[string]any{"n": 1}, map[string]any{"n": 2}}}
+
+	r := f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", batch)
+	if r.status != http.StatusCreated || r.body["stored"] != float64(2) || r.body["duplicate"] != false {
+		t.Errorf("first batch: %d %s, want 201 stored 2", r.status, r.raw)
+	}
+	r = f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", batch)
+	if r.status != http.StatusOK || r.body["duplicate"] != true {
+		t.Errorf("same batch again: %d %s, want 200 duplicate", r.status, r.raw)
+	}
+	items := f.get("viewer", f.jobURL(j)+"/data?type=items")
+	if items.body["count"] != float64(2) {
+		t.Errorf("items after a re-sent batch: %s, want count 2", items.raw)
+	}
+	expectStatus(t, f.json("developer", http.MethodPost, f.jobURL(j)+"/ingest", batch), http.StatusForbidden, "user token ingests")
+	expectField(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", map[string]any{"type": "pictures", "batch_id": "b-2", "records": []any{map[string]any{}}}), "type", "unknown type")
+	expectField(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", map[string]any{"type": "items", "batch_id": "b-3", "records": []any{1}}), "records", "record not an object")
+	expectField(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", map[string]any{"type": "items", "records": []any{map[string]any{}}}), "batch_id", "no batch id")
+	big := map[string]any{"type": "items", "batch_id": "b-4", "records": []any{map[string]any{"x": strings.Repeat("a", 70<<10)}}}
+	expectStatus(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", big), http.StatusRequestEntityTooLarge, "batch over the limit")
+}
+
+func TestDeployUploadRejected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	deploys := "/api/projects/" + f.p + "/deploys"
+
+	expectField(t, f.json("developer", http.MethodPost, deploys, map[string]any{}), "project_zip", "no file")
+	traversal := upload(t, map[string]string{"scrapy.cfg": "", "../escape.py": "x"})
+	r := f.do("developer", http.MethodPost, deploys, traversal.contentType, traversal.body)
+	expectField(t, r, "project_zip", "path traversal")
+	if !strings.Contains(r.raw, "leaves the project folder") {
+		t.Errorf("traversal answer %s does not say what is wrong", r.raw)
+	}
+	large := upload(t, map[string]string{"scrapy.cfg": randomText(200 << 10)})
+	expectField(t, f.do("developer", http.MethodPost, deploys, large.contentType, large.body), "project_zip", "archive over the limit")
+	if list := f.get("developer", deploys); list.body["count"] != float64(1) {
+		t.Errorf("deploys after rejected uploads: %s, want only the fixture's one", list.raw)
+	}
+	expectStatus(t, f.do("viewer", http.MethodPost, deploys, traversal.contentType, traversal.body), http.StatusForbidden, "viewer deploys")
+}
+
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, tt := range []struct {
+		origin string
+		want   string
+	}{{"http://web.example", "http://web.example"}, {"http://evil.example", ""}} {
+		req, _ := http.NewRequest(http.MethodOptions, f.srv.URL+"/api/projects", nil)
+		req.Header.Set("Origin", tt.origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != tt.want {
+			t.Errorf("preflight from %s: Allow-Origin %q, want %q", tt.origin, got, tt.want)
+		}
+		if tt.want != "" && !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight from %s: Allow-Headers %q lacks Authorization", tt.origin, resp.Header.Get("Access-Control-Allow-Headers"))
+		}
+	}
+}
+
+type multipartBody struct {
+	body        io.Reader
+	contentType string
+}
+
+func upload(t *testing.T, files map[string]string) multipartBody {
+	t.Helper()
+	var zipped bytes.Buffer
+	zw := zip.NewWriter(&zipped)
+	for name, content := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte(content))
+	}
+	zw.Close()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("project_zip", "project.zip")
+	_, _ = part.Write(zipped.Bytes())
+	mw.Close()
+	return multipartBody{bytes.NewReader(body.Bytes()), mw.FormDataContentType()}
+}
+
+// randomText returns n bytes that do not compress, so the zip stays as large as its content.
+func randomText(n int) string {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = 'a' + byte(x%26)
+	}
+	return string(b)
+}
