@@ -161,6 +161,11 @@ def configure_settings(settings, config: CrawlConfig) -> None:
     if settings.getpriority("LOG_LEVEL") <= SETTINGS_PRIORITIES["default"]:
         settings.set("LOG_LEVEL", "INFO", priority="default")
 
+    # Each job would open a telnet port in 6023-6073, so many jobs on one machine run out of
+    # them; nobody logs in to a job's console on the platform. A project may still turn it on.
+    if settings.getpriority("TELNETCONSOLE_ENABLED") <= SETTINGS_PRIORITIES["default"]:
+        settings.set("TELNETCONSOLE_ENABLED", False, priority="default")
+
     if config.memusage_limit_mb:
         settings.set("MEMUSAGE_ENABLED", True, priority="cmdline")
         settings.set("MEMUSAGE_LIMIT_MB", config.memusage_limit_mb, priority="cmdline")
