@@ -33,6 +33,7 @@ type platform struct {
 	base    string
 	key     string
 	dataDir string
+	dbURL   string
 }
 
 // startPlatform runs the API and the worker until the test ends.
@@ -55,10 +56,11 @@ func startPlatform(t *testing.T) *platform {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	dbURL := testenv.DatabaseURL(t)
 	settings := func(v map[string]any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	cfg := &config.Config{
 		APIHost:        base,
-		DatabaseURL:    testenv.DatabaseURL(t),
+		DatabaseURL:    dbURL,
 		RedisURL:       testenv.RedisURL(t),
 		RedisNamespace: testenv.Namespace(),
 		PluginDirs:     []string{pluginDir(t, repo)},
@@ -88,7 +90,7 @@ func startPlatform(t *testing.T) *platform {
 		<-done
 		a.Close()
 	})
-	return &platform{t: t, base: base, dataDir: dataDir}
+	return &platform{t: t, base: base, dataDir: dataDir, dbURL: dbURL}
 }
 
 // pluginDir returns the folder of the plugin binaries that `make test` built, or builds them.

@@ -39,35 +39,35 @@ func (c *Credentials) Close() { c.inst.Close() }
 
 // GetInfo implements credentials.Provider.
 func (c *Credentials) GetInfo(ctx context.Context) (*pluginapi.Info, error) {
-	return invoke(ctx, c.inst, 0, func(ctx context.Context, p credentials.Provider) (*pluginapi.Info, error) {
+	return invoke(ctx, c.inst, 0, true, func(ctx context.Context, p credentials.Provider) (*pluginapi.Info, error) {
 		return p.GetInfo(ctx)
 	})
 }
 
 // Configure implements credentials.Provider.
 func (c *Credentials) Configure(ctx context.Context, req *pluginapi.ConfigureRequest) (*pluginapi.ConfigureResponse, error) {
-	return invoke(ctx, c.inst, 0, func(ctx context.Context, p credentials.Provider) (*pluginapi.ConfigureResponse, error) {
+	return invoke(ctx, c.inst, 0, true, func(ctx context.Context, p credentials.Provider) (*pluginapi.ConfigureResponse, error) {
 		return p.Configure(ctx, req)
 	})
 }
 
 // RegistryAuth implements credentials.Provider.
 func (c *Credentials) RegistryAuth(ctx context.Context, req *credentials.RegistryAuthRequest) (*credentials.RegistryAuthResponse, error) {
-	return invoke(ctx, c.inst, 0, func(ctx context.Context, p credentials.Provider) (*credentials.RegistryAuthResponse, error) {
+	return invoke(ctx, c.inst, 0, true, func(ctx context.Context, p credentials.Provider) (*credentials.RegistryAuthResponse, error) {
 		return p.RegistryAuth(ctx, req)
 	})
 }
 
 // PutProject implements credentials.Provider.
 func (c *Credentials) PutProject(ctx context.Context, req *credentials.PutProjectRequest) (*credentials.PutProjectResponse, error) {
-	return invoke(ctx, c.inst, archiveTimeout, func(ctx context.Context, p credentials.Provider) (*credentials.PutProjectResponse, error) {
+	return invoke(ctx, c.inst, archiveTimeout, false, func(ctx context.Context, p credentials.Provider) (*credentials.PutProjectResponse, error) {
 		return p.PutProject(ctx, req)
 	})
 }
 
 // GetProject implements credentials.Provider.
 func (c *Credentials) GetProject(ctx context.Context, req *credentials.GetProjectRequest, w io.Writer) error {
-	_, err := invoke(ctx, c.inst, archiveTimeout, func(ctx context.Context, p credentials.Provider) (struct{}, error) {
+	_, err := invoke(ctx, c.inst, archiveTimeout, false, func(ctx context.Context, p credentials.Provider) (struct{}, error) {
 		return struct{}{}, p.GetProject(ctx, req, w)
 	})
 	return err
@@ -75,7 +75,7 @@ func (c *Credentials) GetProject(ctx context.Context, req *credentials.GetProjec
 
 // DeleteProject implements credentials.Provider.
 func (c *Credentials) DeleteProject(ctx context.Context, req *credentials.DeleteProjectRequest) (*credentials.DeleteProjectResponse, error) {
-	return invoke(ctx, c.inst, 0, func(ctx context.Context, p credentials.Provider) (*credentials.DeleteProjectResponse, error) {
+	return invoke(ctx, c.inst, 0, true, func(ctx context.Context, p credentials.Provider) (*credentials.DeleteProjectResponse, error) {
 		return p.DeleteProject(ctx, req)
 	})
 }

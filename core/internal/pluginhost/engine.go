@@ -44,8 +44,10 @@ func (e *Engine) impl(ctx context.Context) (engine.Engine, error) {
 	return raw.(engine.Engine), nil
 }
 
+// call runs fn on the plugin. Every engine call is safe to repeat after a plugin restart but
+// PrepareArtifact, whose archive stream cannot be read twice.
 func call[T any](ctx context.Context, e *Engine, timeout time.Duration, fn func(context.Context, engine.Engine) (T, error)) (T, error) {
-	return invoke(ctx, e.inst, timeout, fn)
+	return invoke(ctx, e.inst, timeout, true, fn)
 }
 
 // GetInfo implements engine.Engine.
@@ -62,7 +64,7 @@ func (e *Engine) Configure(ctx context.Context, req *pluginapi.ConfigureRequest)
 
 // PrepareArtifact implements engine.Engine.
 func (e *Engine) PrepareArtifact(ctx context.Context, req *engine.PrepareArtifactRequest) (*engine.PrepareArtifactResponse, error) {
-	return call(ctx, e, prepareTimeout, func(ctx context.Context, impl engine.Engine) (*engine.PrepareArtifactResponse, error) {
+	return invoke(ctx, e.inst, prepareTimeout, false, func(ctx context.Context, impl engine.Engine) (*engine.PrepareArtifactResponse, error) {
 		return impl.PrepareArtifact(ctx, req)
 	})
 }

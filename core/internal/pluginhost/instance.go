@@ -14,6 +14,7 @@ import (
 
 	"github.com/estela-go/estela-go/sdk/credentials"
 	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/errdefs"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
@@ -188,8 +189,18 @@ func (i *instance) callContext(ctx context.Context, timeout time.Duration) (cont
 }
 
 // invoke runs fn on the plugin's client of type I with a deadline, starting the plugin when
-// needed.
-func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, error) {
+// needed. When the call fails because the plugin process is gone, the process is started again
+// and, for calls that are safe to repeat, the call is made once more.
+func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration, repeatable bool, fn func(context.Context, I) (T, error)) (T, error) {
+	result, err := invokeOnce(ctx, inst, timeout, fn)
+	if err == nil || !errors.Is(err, errdefs.ErrUnavailable) || !inst.dropIfDead() || !repeatable {
+		return result, err
+	}
+	inst.opts.Logger.Warn("plugin process gone during a call, calling again", "error", err)
+	return invokeOnce(ctx, inst, timeout, fn)
+}
+
+func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, error) {
 	var zero T
 	raw, err := inst.get(ctx)
 	if err != nil {
@@ -198,6 +209,22 @@ func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration
 	ctx, cancel := inst.callContext(ctx, timeout)
 	defer cancel()
 	return fn(ctx, raw.(I))
+}
+
+// dropIfDead ends the client when its plugin no longer answers a ping, so that the next call
+// starts the plugin again. It reports whether it did.
+func (i *instance) dropIfDead() bool {
+	if i.Healthy() {
+		return false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.client != nil {
+		i.opts.Logger.Warn("plugin does not answer, ending it", "path", i.opts.Binary.Path)
+		i.client.Kill()
+		i.client = nil
+	}
+	return true
 }
 
 // Describe starts a plugin without configuring it, returns its GetInfo answer and ends it.

@@ -1,0 +1,92 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "estela.hcl")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const minimal = `
+database_url = "postgres://file"
+redis_url    = "redis://file"
+engine "local" {
+  data_dir = "${env("ESTELA_TEST_CONFIG_DIR", "/default")}/engine"
+  registry = { server = "r.example", port = 5000 }
+}
+credentials "local" {
+  data_dir = "/archives"
+}
+`
+
+func TestLoadDefaultsAndSettings(t *testing.T) {
+	t.Setenv("ESTELA_TEST_CONFIG_DIR", "/srv")
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("REDIS_URL", "")
+	t.Setenv("ESTELA_LISTEN", "")
+	t.Setenv("ESTELA_API_HOST", "")
+	t.Setenv("ESTELA_PLUGIN_DIR", "")
+	c, err := Load(writeConfig(t, minimal))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Listen != "127.0.0.1:8000" || c.APIHost != "http://127.0.0.1:8000" || c.Worker.ReconcileSeconds != 10 {
+		t.Errorf("defaults: listen %q, api_host %q, reconcile %d", c.Listen, c.APIHost, c.Worker.ReconcileSeconds)
+	}
+	want := `{"data_dir":"/srv/engine","registry":{"port":5000,"server":"r.example"}}`
+	if diff := cmp.Diff(want, string(c.Engine.Settings)); diff != "" {
+		t.Errorf("engine settings (-want +got):\n%s", diff)
+	}
+	if c.Engine.Name != "local" || c.Credentials.Name != "local" {
+		t.Errorf("plugin names %q and %q, want local", c.Engine.Name, c.Credentials.Name)
+	}
+}
+
+func TestLoadEnvironmentOverrides(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://env")
+	t.Setenv("REDIS_URL", "redis://env")
+	t.Setenv("ESTELA_LISTEN", "127.0.0.1:9000")
+	t.Setenv("ESTELA_API_HOST", "")
+	t.Setenv("ESTELA_PLUGIN_DIR", "/plugins")
+	c, err := Load(writeConfig(t, minimal))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	got := []string{c.DatabaseURL, c.RedisURL, c.Listen, c.APIHost, strings.Join(c.PluginDirs, ",")}
+	want := []string{"postgres://env", "redis://env", "127.0.0.1:9000", "http://127.0.0.1:9000", "/plugins"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("overrides (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("REDIS_URL", "")
+	tests := []struct {
+		name, text, want string
+	}{
+		{"syntax error", `listen = `, "estela.hcl:1"},
+		{"unknown setting", `lisen = "x"`, `"lisen"`},
+		{"no database", `redis_url = "r"`, "database_url is missing"},
+		{"no engine", "database_url = \"d\"\nredis_url = \"r\"", "no engine block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(writeConfig(t, tt.text))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,159 @@
+package pluginhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/errdefs"
+)
+
+var (
+	buildOnce sync.Once
+	builtDir  string
+	buildErr  error
+)
+
+// pluginDir returns a folder with the local plugin binaries: the ones `make test` built, or
+// ones built here once per test binary.
+func pluginDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("ESTELA_TEST_PLUGIN_DIR"); dir != "" {
+		return dir
+	}
+	buildOnce.Do(func() {
+		builtDir, buildErr = os.MkdirTemp("", "estela-plugins-")
+		for _, p := range []string{"engine/local", "credentials/local"} {
+			kind, name, _ := strings.Cut(p, "/")
+			cmd := exec.Command("go", "build", "-o", filepath.Join(builtDir, "estela-"+kind+"-"+name), ".")
+			cmd.Dir = filepath.Join("..", "..", "..", "plugins", p)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = errors.New(string(out))
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build plugins: %v", buildErr)
+	}
+	return builtDir
+}
+
+func engineOptions(t *testing.T, settings map[string]any) Options {
+	t.Helper()
+	b, err := Find([]string{pluginDir(t)}, KindEngine, "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(settings)
+	return Options{Binary: b, Settings: raw, Logger: hclog.NewNullLogger(), CallTimeout: 10 * time.Second}
+}
+
+func localSettings(t *testing.T) map[string]any {
+	t.Helper()
+	jobSide, err := filepath.Abs("../../../sdk/scrapy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	python := os.Getenv("ESTELA_PYTHON")
+	if python == "" {
+		python = "/usr/bin/python3"
+	}
+	return map[string]any{"data_dir": t.TempDir(), "job_side_dir": jobSide, "python": python}
+}
+
+func TestFindMissingPlugin(t *testing.T) {
+	t.Parallel()
+	_, err := Find([]string{pluginDir(t)}, KindEngine, "kubernetes")
+	if err == nil || !strings.Contains(err.Error(), `engine plugin "kubernetes" not found`) || !strings.Contains(err.Error(), "available: local") {
+		t.Errorf("Find = %v, want an error naming the missing plugin and the available ones", err)
+	}
+}
+
+func TestPinnedHashMismatchRefused(t *testing.T) {
+	t.Parallel()
+	opts := engineOptions(t, localSettings(t))
+	opts.SHA256 = strings.Repeat("0", 64)
+	e := NewEngine(opts)
+	defer e.Close()
+	err := e.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "refusing to start it") {
+		t.Errorf("Start with a wrong pin = %v, want a refusal", err)
+	}
+}
+
+func TestConfigureDiagnostics(t *testing.T) {
+	t.Parallel()
+	e := NewEngine(engineOptions(t, map[string]any{"job_side_dir": "/nonexistent"}))
+	defer e.Close()
+	err := e.Start(context.Background())
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "data_dir") {
+		t.Errorf("Start without data_dir = %v, want ErrInvalid naming data_dir", err)
+	}
+}
+
+func TestTypedErrorsCrossBoundary(t *testing.T) {
+	t.Parallel()
+	e := NewEngine(engineOptions(t, localSettings(t)))
+	defer e.Close()
+	_, err := e.GetJob(context.Background(), &engine.GetJobRequest{Name: "sj-404-x"})
+	if !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("GetJob of an unknown job = %v, want ErrNotFound", err)
+	}
+}
+
+func TestRestartAfterPluginKilled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEngine(engineOptions(t, localSettings(t)))
+	defer e.Close()
+	if err := e.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if !e.Healthy() {
+		t.Fatal("a started plugin is not healthy")
+	}
+	pid := e.inst.client.ReattachConfig().Pid
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill plugin %d: %v", pid, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Healthy() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if e.Healthy() {
+		t.Fatal("a killed plugin still reports healthy")
+	}
+	if _, err := e.ListJobs(ctx, &engine.ListJobsRequest{}); err != nil {
+		t.Fatalf("call after the plugin died: %v", err)
+	}
+	if !e.Healthy() {
+		t.Error("the plugin was not started again")
+	}
+	if newPid := e.inst.client.ReattachConfig().Pid; newPid == pid {
+		t.Errorf("plugin pid %d did not change after a restart", newPid)
+	}
+}
+
+func TestClosedPluginStaysDown(t *testing.T) {
+	t.Parallel()
+	e := NewEngine(engineOptions(t, localSettings(t)))
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	e.Close()
+	if _, err := e.ListJobs(context.Background(), &engine.ListJobsRequest{}); !errors.Is(err, ErrPluginDown) {
+		t.Errorf("call after Close = %v, want ErrPluginDown", err)
+	}
+}
