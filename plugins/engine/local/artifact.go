@@ -38,7 +38,7 @@ const describeOutputLimit = 1 << 20
 
 var projectIDPattern = regexp.MustCompile(`^[0-9a-z-]+$`)
 
-// projectDescription is what estela-describe-project prints as JSON.
+// projectDescription is the JSON object estela-describe-project prints.
 type projectDescription struct {
 	ProjectType string   `json:"project_type"`
 	Spiders     []string `json:"spiders"`
@@ -88,24 +88,13 @@ func validateDeploy(projectID string, deployID int64) error {
 // archive/zip needs random access, and extracts it into a new temporary
 // directory, which it returns.
 func unpackArchive(archive io.Reader, s *settings) (string, error) {
-	if archive == nil {
-		return "", errdefs.Invalid("archive is missing")
-	}
-	spool, err := os.CreateTemp(filepath.Join(s.DataDir, tmpDir), "archive-*.zip")
+	spool, size, err := spoolArchive(archive, s)
 	if err != nil {
-		return "", fmt.Errorf("create temporary file: %w", err)
+		return "", err
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
-	// The compressed archive of a project within the limit is smaller than
-	// the limit, save for zip headers; twice the limit leaves room for those.
-	size, err := io.Copy(spool, io.LimitReader(archive, 2*s.MaxUnpackedBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("receive archive: %w", err)
-	}
-	if size > 2*s.MaxUnpackedBytes {
-		return "", errdefs.Invalid("archive is larger than twice the unpacked size limit of %d bytes", s.MaxUnpackedBytes)
-	}
+
 	zr, err := zip.NewReader(spool, size)
 	if err != nil {
 		return "", errdefs.Invalid("archive is not a valid zip file: %v", err)
@@ -114,19 +103,46 @@ func unpackArchive(archive io.Reader, s *settings) (string, error) {
 	if err != nil {
 		return "", err
 	}
+
 	dir, err := os.MkdirTemp(filepath.Join(s.DataDir, tmpDir), "artifact-*")
 	if err != nil {
 		return "", fmt.Errorf("create temporary directory: %w", err)
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("set permissions of %s: %w", dir, err)
+	err = os.Chmod(dir, 0o755) // MkdirTemp creates it as 0700
+	if err == nil {
+		err = extractEntries(entries, dir, s.MaxUnpackedBytes)
 	}
-	if err := extractEntries(entries, dir, s.MaxUnpackedBytes); err != nil {
+	if err != nil {
 		os.RemoveAll(dir)
 		return "", err
 	}
 	return dir, nil
+}
+
+// spoolArchive copies archive into a temporary file and returns the file
+// and its size. The caller closes and removes the file.
+func spoolArchive(archive io.Reader, s *settings) (*os.File, int64, error) {
+	if archive == nil {
+		return nil, 0, errdefs.Invalid("archive is missing")
+	}
+	spool, err := os.CreateTemp(filepath.Join(s.DataDir, tmpDir), "archive-*.zip")
+	if err != nil {
+		return nil, 0, fmt.Errorf("create temporary file: %w", err)
+	}
+	// The compressed archive of a project within the limit is smaller than
+	// the limit, save for zip headers; twice the limit leaves room for those.
+	size, err := io.Copy(spool, io.LimitReader(archive, 2*s.MaxUnpackedBytes+1))
+	if err == nil && size > 2*s.MaxUnpackedBytes {
+		err = errdefs.Invalid("archive is larger than twice the unpacked size limit of %d bytes", s.MaxUnpackedBytes)
+	} else if err != nil {
+		err = fmt.Errorf("receive archive: %w", err)
+	}
+	if err != nil {
+		spool.Close()
+		os.Remove(spool.Name())
+		return nil, 0, err
+	}
+	return spool, size, nil
 }
 
 // errDescribeTimeout is the cause of the context that describe_timeout ends.
@@ -229,7 +245,7 @@ func lastLines(out []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	if len(lines) == 0 {
-		return "no output on stderr"
+		return "no output"
 	}
 	return strings.Join(lines, " | ")
 }

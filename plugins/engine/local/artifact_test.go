@@ -154,7 +154,7 @@ func TestLastLines(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"empty", "", 3, "no output on stderr"},
+		{"empty", "", 3, "no output"},
 		{"fewer than n", "a\n\nb\n", 3, "a | b"},
 		{"more than n", "1\n2\n3\n4\n", 2, "3 | 4"},
 	}

@@ -18,8 +18,8 @@ import (
 // version is this plugin's version, reported by GetInfo.
 const version = "0.1.0"
 
-// staleTempAge is how old a leftover in data_dir/tmp must be before
-// Configure deletes it. Anything younger may belong to a preparation still
+// staleTempAge is the minimum age of a leftover in data_dir/tmp that
+// Configure deletes. Anything younger may belong to a preparation still
 // running in another process on the same data_dir.
 const staleTempAge = time.Hour
 

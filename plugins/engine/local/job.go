@@ -13,7 +13,7 @@ import (
 // engine process was its parent, so its exit status is lost.
 const reasonUnknownExit = "exit status unknown: the engine restarted while the job ran"
 
-// job is a job this engine knows, running or finished.
+// job is one of the engine's jobs, running or finished.
 type job struct {
 	name       string
 	recordPath string
@@ -23,9 +23,12 @@ type job struct {
 	// done is closed once the job has reached its final state.
 	done chan struct{}
 
-	mu       sync.Mutex
-	rec      jobRecord
-	timedOut bool // true once MaxRuntime passed and the engine stopped it
+	// persistMu serializes the changes that are written to recordPath, so
+	// the file always ends with the latest state. It is taken before mu.
+	persistMu sync.Mutex
+	mu        sync.Mutex
+	rec       jobRecord
+	timedOut  bool // true once MaxRuntime passed and the engine stopped it
 }
 
 func newJob(rec jobRecord, recordPath, logPath string, proc process) *job {
@@ -80,16 +83,22 @@ func (j *job) matches(selector map[string]string) bool {
 	return true
 }
 
-// requestStop marks the job as stopped on request, unless it already
-// finished or ran out of time. It reports whether the mark was set.
-func (j *job) requestStop() bool {
+// requestStop marks the job as stopped on request and records the mark,
+// unless the job already finished or ran out of time. It reports whether
+// the mark was set.
+func (j *job) requestStop() (bool, error) {
+	j.persistMu.Lock()
+	defer j.persistMu.Unlock()
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.rec.State.Final() || j.timedOut {
-		return false
+		j.mu.Unlock()
+		return false, nil
 	}
 	j.rec.StopRequested = true
-	return true
+	rec := j.rec
+	rec.Labels = maps.Clone(rec.Labels)
+	j.mu.Unlock()
+	return true, writeRecord(j.recordPath, rec)
 }
 
 // expire marks the job as out of time, unless a stop was already requested.
@@ -103,17 +112,27 @@ func (j *job) expire() bool {
 	return true
 }
 
-// finish sets the final state from how the process ended and returns the
-// record to persist.
-func (j *job) finish(exit exitStatus, now time.Time) jobRecord {
+// finish sets the final state from how the process ended. It writes the
+// record before it changes the state in memory, so a final state seen
+// through GetJob is already on disk.
+func (j *job) finish(exit exitStatus, now time.Time) (jobRecord, error) {
+	j.persistMu.Lock()
+	defer j.persistMu.Unlock()
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.rec.FinishedAt = now
-	j.rec.ExitCode = exit.code
-	j.rec.State, j.rec.Reason = finalState(j.rec, j.timedOut, exit)
 	rec := j.rec
 	rec.Labels = maps.Clone(rec.Labels)
-	return rec
+	timedOut := j.timedOut
+	j.mu.Unlock()
+
+	rec.FinishedAt = now
+	rec.ExitCode = exit.code
+	rec.State, rec.Reason = finalState(rec, timedOut, exit)
+	err := writeRecord(j.recordPath, rec)
+
+	j.mu.Lock()
+	j.rec = rec
+	j.mu.Unlock()
+	return rec, err
 }
 
 func finalState(rec jobRecord, timedOut bool, exit exitStatus) (engine.JobState, string) {

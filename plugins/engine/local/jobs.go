@@ -143,8 +143,8 @@ func (e *localEngine) watch(j *job, grace time.Duration) {
 
 // finishJob records the job's final state and closes j.done.
 func (e *localEngine) finishJob(j *job, exit exitStatus) {
-	rec := j.finish(exit, time.Now().UTC())
-	if err := writeRecord(j.recordPath, rec); err != nil {
+	rec, err := j.finish(exit, time.Now().UTC())
+	if err != nil {
 		e.logger.Error("cannot record final job state", "job", rec.Name, "error", err)
 	}
 	close(j.done)
@@ -222,12 +222,12 @@ func (e *localEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) (
 }
 
 func (e *localEngine) stop(ctx context.Context, j *job, grace time.Duration) {
-	if j.requestStop() {
-		rec := j.record()
-		if err := writeRecord(j.recordPath, rec); err != nil {
-			e.logger.Error("cannot record stop request", "job", rec.Name, "error", err)
-		}
-		e.logger.Info("stopping job", "job", rec.Name, "pid", rec.PID, "grace", grace.String())
+	requested, err := j.requestStop()
+	if err != nil {
+		e.logger.Error("cannot record stop request", "job", j.name, "error", err)
+	}
+	if requested {
+		e.logger.Info("stopping job", "job", j.name, "pid", j.record().PID, "grace", grace.String())
 		e.terminate(j, grace)
 	}
 	select {
@@ -236,8 +236,8 @@ func (e *localEngine) stop(ctx context.Context, j *job, grace time.Duration) {
 	}
 }
 
-// DeleteJob stops the job if it runs, then forgets it and deletes its
-// record and log.
+// DeleteJob stops the job if it runs, then removes it from the engine and
+// deletes its record and log.
 func (e *localEngine) DeleteJob(ctx context.Context, req *engine.DeleteJobRequest) (*engine.DeleteJobResponse, error) {
 	j, err := e.lookup(req.Name)
 	if err != nil {

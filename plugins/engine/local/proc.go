@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// exitStatus is how a job's main process ended.
+// exitStatus is the exit code and signal of a job's main process.
 type exitStatus struct {
 	// known is false for a process adopted after a restart: it is not this
 	// process's child, so its exit status cannot be read.
@@ -39,7 +39,7 @@ func (c *childProcess) signal(sig syscall.Signal) error {
 }
 
 func (c *childProcess) wait() exitStatus {
-	_ = c.cmd.Wait() // the status below says how it ended
+	_ = c.cmd.Wait() // ProcessState records how it ended
 	status, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok {
 		return exitStatus{known: true, code: int32(c.cmd.ProcessState.ExitCode())}

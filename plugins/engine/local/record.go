@@ -12,15 +12,16 @@ import (
 	"github.com/estela-go/estela-go/sdk/engine"
 )
 
-// jobRecord is what jobs/<name>.json stores about a job, so that a
-// restarted plugin finds its jobs again. It holds no environment values,
+// jobRecord is the content of jobs/<name>.json, from which a restarted
+// plugin finds its jobs again. It holds no environment values,
 // because those contain tokens.
 type jobRecord struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
 	PID    int               `json:"pid"`
 	// ProcessStartTicks is field 22 of /proc/<pid>/stat when the job
-	// started; it tells the job's process from a later one with the same pid.
+	// started. It distinguishes the job's process from a later one with the
+	// same pid.
 	ProcessStartTicks uint64          `json:"process_start_ticks"`
 	State             engine.JobState `json:"state"`
 	Reason            string          `json:"reason,omitempty"`
