@@ -15,7 +15,7 @@ import (
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
-// Provider is what a credentials plugin implements. The host calls GetInfo
+// Provider is the interface a credentials plugin implements. The host calls GetInfo
 // and Configure before anything else. Implementations must be safe for
 // concurrent use, and return errors built with package errdefs.
 type Provider interface {

@@ -3,8 +3,8 @@
 // orchestrator (local processes, Docker, Kubernetes, Nomad).
 //
 // A plugin author implements Engine and calls Serve from main. The host gets
-// an Engine too, from the go-plugin client, and calls it as if it were local;
-// errors keep their errdefs type across the process boundary.
+// an Engine too, from the go-plugin client, and calls it as if it were local.
+// Errors keep their errdefs type across the process boundary.
 package engine
 
 import (
@@ -15,7 +15,7 @@ import (
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
-// Engine is what an engine plugin implements. The host calls GetInfo and
+// Engine is the interface an engine plugin implements. The host calls GetInfo and
 // Configure before anything else. Implementations must be safe for
 // concurrent use, and return errors built with package errdefs so that the
 // host can tell them apart.
@@ -36,7 +36,7 @@ type Engine interface {
 	// StopJob stops a job, politely first and by force after the grace period.
 	// Stopping a finished job returns its status unchanged.
 	StopJob(ctx context.Context, req *StopJobRequest) (*StopJobResponse, error)
-	// DeleteJob stops the job if it runs and forgets it, or returns
+	// DeleteJob stops the job if it runs and removes it, or returns
 	// errdefs.ErrNotFound for unknown names.
 	DeleteJob(ctx context.Context, req *DeleteJobRequest) (*DeleteJobResponse, error)
 }
@@ -54,7 +54,7 @@ type PrepareArtifactRequest struct {
 
 // PrepareArtifactResponse describes a prepared artifact.
 type PrepareArtifactResponse struct {
-	// ArtifactRef is what CreateJob accepts in JobSpec.ArtifactRef.
+	// ArtifactRef is the reference CreateJob accepts in JobSpec.ArtifactRef.
 	ArtifactRef string
 	// ProjectType is the kind of project found, for example "scrapy".
 	ProjectType string
@@ -88,7 +88,7 @@ type JobSpec struct {
 	MaxRuntime time.Duration
 }
 
-// CreateJobRequest asks for a job to start.
+// CreateJobRequest is a request to start a job.
 type CreateJobRequest struct {
 	Spec JobSpec
 }
@@ -100,7 +100,7 @@ type CreateJobResponse struct {
 	Created bool
 }
 
-// JobState is where a job is in its life.
+// JobState is the stage of a job's life.
 type JobState string
 
 // Job states. PENDING and RUNNING are live; the others are final.
@@ -117,7 +117,7 @@ func (s JobState) Final() bool {
 	return s == JobSucceeded || s == JobFailed || s == JobStopped
 }
 
-// JobStatus is what the engine knows about a job.
+// JobStatus is the engine's view of a job.
 type JobStatus struct {
 	Name  string
 	State JobState

@@ -27,7 +27,7 @@ var (
 	// ErrUnimplemented means the plugin does not implement the call. The host
 	// treats it as "feature absent", not as a failure.
 	ErrUnimplemented = errors.New("unimplemented")
-	// ErrUnreachable means the call did not reach the plugin or its answer did
+	// ErrUnreachable means the call did not reach the plugin or its response did
 	// not come back, because the connection failed (typically: the plugin
 	// process died). Errors wrapping it also wrap ErrUnavailable.
 	ErrUnreachable = errors.New("plugin unreachable")

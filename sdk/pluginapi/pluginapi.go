@@ -18,7 +18,7 @@ const ProtocolVersion = 1
 
 // Handshake is the go-plugin handshake shared by the host and every plugin.
 // The host sets the environment variable ESTELA_PLUGIN_COOKIE to the value
-// below when it starts a plugin; a plugin binary started any other way prints
+// below when it starts a plugin. A plugin binary started any other way prints
 // a message and exits. The cookie is a safety check, not a secret.
 var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
@@ -51,7 +51,7 @@ type ConfigureResponse struct {
 	Diagnostics []Diagnostic
 }
 
-// Severity is how serious a diagnostic is.
+// Severity is the seriousness of a diagnostic.
 type Severity string
 
 // Severities of a diagnostic.

@@ -88,7 +88,7 @@ func (Severity) EnumDescriptor() ([]byte, []int) {
 	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{0}
 }
 
-// JobState is where a job is in its life.
+// JobState is the stage of a job's life.
 type JobState int32
 
 const (
@@ -810,7 +810,7 @@ func (x *JobSpec) GetMaxRuntime() *durationpb.Duration {
 	return nil
 }
 
-// JobStatus is what the engine knows about a job.
+// JobStatus is the engine's view of a job.
 type JobStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Job name.
@@ -910,7 +910,7 @@ func (x *JobStatus) GetFinishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-// CreateJobRequest asks for a job to start.
+// CreateJobRequest is a request to start a job.
 type CreateJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The job to start.
