@@ -107,11 +107,10 @@ func (m *memoryProvider) DeleteProject(_ context.Context, req *DeleteProjectRequ
 // host's Provider.
 func connect(t *testing.T, impl Provider) Provider {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{PluginName: &Plugin{Impl: impl}})
-	t.Cleanup(func() {
-		client.Close()
-		server.Stop()
-	})
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{PluginName: &Plugin{Impl: impl}})
+	// Close also stops the server, through go-plugin's controller service;
+	// stopping it here too would race with that.
+	t.Cleanup(func() { client.Close() })
 	raw, err := client.Dispense(PluginName)
 	if err != nil {
 		t.Fatalf("dispense credentials: %v", err)

@@ -23,13 +23,12 @@ import (
 // test ends, and returns the Provider the host would get.
 func Connect(t testing.TB, impl credentials.Provider) credentials.Provider {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
 		credentials.PluginName: &credentials.Plugin{Impl: impl},
 	})
-	t.Cleanup(func() {
-		client.Close()
-		server.Stop()
-	})
+	// Close also stops the server, through go-plugin's controller service;
+	// stopping it here too would race with that.
+	t.Cleanup(func() { client.Close() })
 	raw, err := client.Dispense(credentials.PluginName)
 	if err != nil {
 		t.Fatalf("dispense credentials plugin: %v", err)

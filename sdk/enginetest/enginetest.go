@@ -38,13 +38,12 @@ type Harness struct {
 // test ends, and returns the Engine the host would get.
 func Connect(t testing.TB, impl engine.Engine) engine.Engine {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
 		engine.PluginName: &engine.Plugin{Impl: impl},
 	})
-	t.Cleanup(func() {
-		client.Close()
-		server.Stop()
-	})
+	// Close also stops the server, through go-plugin's controller service;
+	// stopping it here too would race with that.
+	t.Cleanup(func() { client.Close() })
 	raw, err := client.Dispense(engine.PluginName)
 	if err != nil {
 		t.Fatalf("dispense engine plugin: %v", err)
