@@ -1,7 +1,7 @@
 // Package credentialstest is the conformance suite for credentials plugins.
 // A plugin's tests call Run with a function that returns a configured
 // Provider, either the implementation itself or, through Connect, the same
-// implementation behind a real gRPC connection, as the host sees it.
+// implementation behind a real gRPC connection, as the host calls it.
 package credentialstest
 
 import (

@@ -1,7 +1,7 @@
 // Package enginetest is the conformance suite for engine plugins. A
 // plugin's tests fill a Harness and call Run. Harness.New may return the
 // implementation itself or, through Connect, the same implementation behind
-// a real gRPC connection, as the host sees it.
+// a real gRPC connection, as the host calls it.
 package enginetest
 
 import (
