@@ -3,7 +3,7 @@
 GO ?= go
 PLUGINS := engine/local credentials/local
 
-.PHONY: build run test proto vet clean
+.PHONY: build run test proto vet clean docs
 
 build:
 	$(GO) build -o bin/estela-server ./cmd/estela-server
@@ -28,3 +28,7 @@ vet:
 
 clean:
 	rm -rf bin .estela-test
+
+# docs/api.yaml is generated from the route table; a test fails when it is stale.
+docs:
+	$(GO) test ./core/internal/api -run TestOpenAPIDocumentUpToDate -count=1 -args -update-docs

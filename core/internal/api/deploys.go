@@ -86,7 +86,7 @@ func (s *Server) createDeploy(w http.ResponseWriter, r *http.Request) (any, erro
 		// The reconcile enqueues deploys left BUILDING, so the deploy is not lost.
 		s.log.Warn("enqueue deploy build", "did", d.DID, "error", err)
 	}
-	return created(map[string]any{"did": d.DID, "status": d.Status, "created": formatJobTime(d.Created)}), nil
+	return created(deployCreatedDTO{DID: d.DID, Status: d.Status, Created: formatJobTime(d.Created)}), nil
 }
 
 // receiveArchive copies the uploaded project_zip into a temporary file, within the upload limit.

@@ -45,16 +45,16 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 		if err := s.store.SaveJobStats(r.Context(), job.JID, body.Records[len(body.Records)-1]); err != nil {
 			return nil, err
 		}
-		return created(map[string]any{"stored": 1, "duplicate": false}), nil
+		return created(ingestedDTO{Stored: 1}), nil
 	}
 	duplicate, err := s.store.IngestBatch(r.Context(), job.JID, dataKinds[body.Type], body.BatchID, body.Records)
 	if err != nil {
 		return nil, err
 	}
 	if duplicate {
-		return map[string]any{"stored": 0, "duplicate": true}, nil
+		return ingestedDTO{Duplicate: true}, nil
 	}
-	return created(map[string]any{"stored": len(body.Records), "duplicate": false}), nil
+	return created(ingestedDTO{Stored: len(body.Records)}), nil
 }
 
 func validateBatch(b *ingestBody) error {

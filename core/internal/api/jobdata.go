@@ -68,16 +68,7 @@ func (s *Server) jobData(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := pageEnvelope{Count: count, Results: rawResults(records)}
-	if page.page*page.size < count {
-		next := pageURL(r, page.page+1)
-		env.Next = &next
-	}
-	if page.page > 1 {
-		prev := pageURL(r, page.page-1)
-		env.Previous = &prev
-	}
-	return env, nil
+	return pageLinks(r, page, count, rawResults(records)), nil
 }
 
 // chunk serves one chunk of the CLI protocol. next_chunk is present while the chunk is not
@@ -121,7 +112,7 @@ func (s *Server) statsData(r *http.Request, job *store.Job) (any, error) {
 			return nil, err
 		}
 	}
-	return pageEnvelope{Count: len(results), Results: results}, nil
+	return pageOf[any]{Count: len(results), Results: results}, nil
 }
 
 func rawResults(records []store.DataRecord) []json.RawMessage {

@@ -17,10 +17,6 @@ import (
 
 var jobStatuses = []string{lifecycle.InQueue, lifecycle.Waiting, lifecycle.Running, lifecycle.Completed, lifecycle.Error, lifecycle.Stopped}
 
-func resourceTiers() []string {
-	return sortedKeys(dispatch.Tiers)
-}
-
 func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	sid, err := pathID(r, "sid")
 	if err != nil {
@@ -96,8 +92,21 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 
-	job := &store.Job{ProjectID: p.PID, SpiderID: sid, SpiderName: spider.Name}
-	s.readJobCreate(r.Context(), f, job)
+	var req jobCreateRequest
+	bind(f, &req)
+	job := &store.Job{ProjectID: p.PID, SpiderID: sid, SpiderName: spider.Name, CronjobID: req.Cronjob,
+		DataStatus: orDefault(req.DataStatus, "PERSISTENT"), ResourceTier: orDefault(req.ResourceTier, dispatch.DefaultTier)}
+	if job.DataStatus == "PENDING" {
+		days := orDefault(req.DataExpiryDays, 1)
+		job.DataExpiryDays = &days
+	}
+	for _, a := range req.Args {
+		job.Args = append(job.Args, store.Arg(a))
+	}
+	for _, t := range req.Tags {
+		job.Tags = append(job.Tags, t.Name)
+	}
+	job.EnvVars = s.resolveEnvVars(r.Context(), f, p.PID, req.EnvVars)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
@@ -106,21 +115,20 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 	s.launch(r, job.JID)
-	return created(map[string]any{
-		"jid": job.JID, "name": job.Name(), "args": jobToDTO(job, nil).Args, "env_vars": envVarsDTO(job.EnvVars),
-		"tags": jobToDTO(job, nil).Tags, "job_status": job.Status, "cronjob": job.CronjobID,
-		"data_expiry_days": job.DataExpiryDays, "data_status": job.DataStatus, "resource_tier": job.ResourceTier,
-	}), nil
+	view := jobToDTO(job, job.EnvVars)
+	return created(jobCreatedDTO{JID: job.JID, Name: job.Name(), Args: view.Args, EnvVars: view.EnvVars, Tags: view.Tags,
+		JobStatus: job.Status, Cronjob: job.CronjobID, DataExpiryDays: job.DataExpiryDays, DataStatus: job.DataStatus,
+		ResourceTier: job.ResourceTier}), nil
 }
 
 // launch dispatches a new job now for ?sync=true, or enqueues it.
 func (s *Server) launch(r *http.Request, jid int64) {
 	if r.URL.Query().Get("sync") == "true" && s.dispatcher != nil {
-		if err := s.dispatcher.DispatchJob(r.Context(), jid); err == nil {
+		err := s.dispatcher.DispatchJob(r.Context(), jid)
+		if err == nil {
 			return
-		} else {
-			s.log.Warn("launch job now, queueing it instead", "jid", jid, "error", err)
 		}
+		s.log.Warn("launch job now, queueing it instead", "jid", jid, "error", err)
 	}
 	if err := s.queue.EnqueueDispatch(jid); err != nil {
 		// The reconcile enqueues jobs left IN_QUEUE, so the job is not lost.
@@ -128,77 +136,26 @@ func (s *Server) launch(r *http.Request, jid int64) {
 	}
 }
 
-// readJobCreate fills a new job from the request body, recording field errors in f.
-func (s *Server) readJobCreate(ctx context.Context, f *fields, job *store.Job) {
-	job.DataStatus, job.ResourceTier = "PERSISTENT", dispatch.DefaultTier
-	if v, ok := f.choice("data_status", dataStatuses...); ok {
-		job.DataStatus = v
-	}
-	if v, ok := f.choice("resource_tier", resourceTiers()...); ok {
-		job.ResourceTier = v
-	}
-	if job.DataStatus == "PENDING" {
-		days := 1
-		if v, ok := f.integer("data_expiry_days", 1, 32767); ok {
-			days = int(v)
-		}
-		job.DataExpiryDays = &days
-	}
-	if v, ok := f.integer("cronjob", 1, 1<<62); ok {
-		job.CronjobID = &v
-	}
-	for i, a := range f.objects("args") {
-		name, nameOK := a["name"].(string)
-		value, valueOK := a["value"].(string)
-		if !nameOK || !valueOK || name == "" || len(name) > 1000 || len(value) > 1000 {
-			f.fail("args", fmt.Sprintf("Item %d: name and value must be strings of at most 1000 characters, and name may not be blank.", i))
-			continue
-		}
-		job.Args = append(job.Args, store.Arg{Name: name, Value: value})
-	}
-	for i, t := range f.objects("tags") {
-		name, ok := t["name"].(string)
-		if !ok || strings.TrimSpace(name) == "" || len(name) > 50 {
-			f.fail("tags", fmt.Sprintf("Item %d: name must be a non-blank string of at most 50 characters.", i))
-			continue
-		}
-		job.Tags = append(job.Tags, name)
-	}
-	job.EnvVars = s.readEnvVars(ctx, f, job.ProjectID)
-}
-
-// readEnvVars reads env_vars entries {evid?, name, value, masked}. An entry with an evid copies
-// that variable, which must belong to the same project; this is how clients pass masked values
-// on without knowing them.
-func (s *Server) readEnvVars(ctx context.Context, f *fields, pid string) []store.EnvVar {
+// resolveEnvVars turns the env_vars of a request into rows. An entry with an evid copies that
+// variable, which must belong to the same project; this is how clients pass masked values on
+// without knowing them.
+func (s *Server) resolveEnvVars(ctx context.Context, f *fields, pid string, vars []envVarWrite) []store.EnvVar {
 	var out []store.EnvVar
-	for i, e := range f.objects("env_vars") {
-		if raw, ok := e["evid"]; ok && raw != nil {
-			evid, err := strconv.ParseInt(fmt.Sprint(raw), 10, 64)
-			if err != nil || evid < 1 {
-				f.fail("env_vars", fmt.Sprintf("Item %d: evid must be a positive integer.", i))
-				continue
-			}
-			src, err := s.store.EnvVarInProject(ctx, pid, evid)
+	for i, e := range vars {
+		if e.EVID != nil {
+			src, err := s.store.EnvVarInProject(ctx, pid, *e.EVID)
 			if err != nil {
-				f.fail("env_vars", fmt.Sprintf("Item %d: environment variable %d does not exist in this project.", i, evid))
+				f.fail("env_vars", fmt.Sprintf("Item %d: environment variable %d does not exist in this project.", i, *e.EVID))
 				continue
 			}
 			out = append(out, store.EnvVar{Name: src.Name, Value: src.Value, Masked: src.Masked})
 			continue
 		}
-		name, nameOK := e["name"].(string)
-		value, valueOK := e["value"].(string)
-		masked, _ := e["masked"].(bool)
-		if !nameOK || strings.TrimSpace(name) == "" || len(name) > 1000 {
-			f.fail("env_vars", fmt.Sprintf("Item %d: name must be a non-blank string of at most 1000 characters.", i))
+		if strings.TrimSpace(e.Name) == "" || e.Value == "" {
+			f.fail("env_vars", fmt.Sprintf("Item %d: name and value are required unless evid names an existing variable.", i))
 			continue
 		}
-		if !valueOK || value == "" || len(value) > 12000 {
-			f.fail("env_vars", fmt.Sprintf("Item %d (%s): value must be a non-empty string of at most 12000 characters.", i, name))
-			continue
-		}
-		out = append(out, store.EnvVar{Name: name, Value: value, Masked: masked})
+		out = append(out, store.EnvVar{Name: e.Name, Value: e.Value, Masked: e.Masked})
 	}
 	return out
 }
@@ -275,7 +232,9 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 
-	update := readJobUpdate(f, actor)
+	var req jobUpdateRequest
+	bind(f, &req)
+	update := readJobUpdate(f, &req, actor)
 	if err := f.err(); err != nil {
 		return nil, err
 	}
@@ -307,63 +266,52 @@ func transitionMessage(err error) string {
 	return strings.TrimPrefix(err.Error(), lifecycle.ErrInvalidTransition.Error()+": ")
 }
 
-// readJobUpdate reads the fields an actor may change, recording errors in f.
-func readJobUpdate(f *fields, actor lifecycle.Actor) store.JobUpdate {
-	var u store.JobUpdate
-	if v, ok := f.choice("status", jobStatuses...); ok {
-		u.Status = &v
-	}
-	counters := []struct {
-		name string
-		dst  **int64
-	}{{"total_response_bytes", &u.TotalResponseBytes}, {"item_count", &u.ItemCount}, {"request_count", &u.RequestCount}}
-	for _, c := range counters {
-		if v, ok := f.integer(c.name, 0, 1<<62); ok {
-			if actor != lifecycle.JobProcess {
-				f.fail(c.name, "Only the job itself reports its counters.")
-				continue
-			}
-			*c.dst = &v
+// readJobUpdate turns a bound request into a store update, recording in f the fields the actor
+// may not change.
+func readJobUpdate(f *fields, req *jobUpdateRequest, actor lifecycle.Actor) store.JobUpdate {
+	u := store.JobUpdate{Status: req.Status}
+	jobOnly := func(name string, present bool) bool {
+		if present && actor != lifecycle.JobProcess {
+			f.fail(name, "Only the job itself reports this field.")
+			return false
 		}
+		return present
 	}
-	if raw, ok := f.str("lifespan", 64); ok {
-		micros, err := parseDuration(raw)
-		switch {
-		case err != nil:
+	if jobOnly("total_response_bytes", req.TotalResponseBytes != nil) {
+		u.TotalResponseBytes = req.TotalResponseBytes
+	}
+	if jobOnly("item_count", req.ItemCount != nil) {
+		u.ItemCount = req.ItemCount
+	}
+	if jobOnly("request_count", req.RequestCount != nil) {
+		u.RequestCount = req.RequestCount
+	}
+	if jobOnly("proxy_usage_data", req.ProxyUsageData != nil) {
+		u.ProxyUsageData = req.ProxyUsageData
+	}
+	if jobOnly("error_reason", req.ErrorReason != nil) {
+		u.ErrorReason = req.ErrorReason
+	}
+	if jobOnly("lifespan", req.Lifespan != nil) {
+		micros, err := parseDuration(*req.Lifespan)
+		if err != nil {
 			f.fail("lifespan", err.Error())
-		case actor != lifecycle.JobProcess:
-			f.fail("lifespan", "Only the job itself reports its lifespan.")
-		default:
-			u.LifespanMicros = &micros
 		}
+		u.LifespanMicros = &micros
 	}
-	if reason, ok := f.str("error_reason", 200000); ok && actor == lifecycle.JobProcess {
-		u.ErrorReason = &reason
+	if req.DataStatus != nil {
+		if actor == lifecycle.JobProcess {
+			f.fail("data_status", "A job cannot change how long its own data is kept.")
+			return u
+		}
+		var days *int
+		if *req.DataStatus == "PENDING" {
+			n := orDefault(req.DataExpiryDays, 1)
+			days = &n
+		}
+		u.DataStatus, u.DataExpiryDays = req.DataStatus, &days
 	}
-	readProxyUsage(f, &u, actor)
-	readDataPersistence(f, &u, actor)
 	return u
-}
-
-func readDataPersistence(f *fields, u *store.JobUpdate, actor lifecycle.Actor) {
-	status, ok := f.choice("data_status", dataStatuses...)
-	if !ok {
-		return
-	}
-	if actor == lifecycle.JobProcess {
-		f.fail("data_status", "A job cannot change how long its own data is kept.")
-		return
-	}
-	u.DataStatus = &status
-	var days *int
-	if status == "PENDING" {
-		n := 1
-		if v, ok := f.integer("data_expiry_days", 1, 32767); ok {
-			n = int(v)
-		}
-		days = &n
-	}
-	u.DataExpiryDays = &days
 }
 
 // afterStatusChange revokes the token of a job that ended and stops a job a user stopped.
@@ -408,14 +356,14 @@ func (s *Server) stopJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return jobUpdateDTO(updated), nil
 }
 
-func jobUpdateDTO(j *store.Job) map[string]any {
+func jobUpdateDTO(j *store.Job) jobUpdatedDTO {
 	proxy := j.ProxyUsageData
 	if proxy == nil {
 		proxy = map[string]any{}
 	}
-	return map[string]any{
-		"jid": j.JID, "status": j.Status, "lifespan": formatDuration(j.LifespanMicros),
-		"total_response_bytes": j.TotalResponseBytes, "item_count": j.ItemCount, "request_count": j.RequestCount,
-		"data_status": j.DataStatus, "data_expiry_days": j.DataExpiryDays, "proxy_usage_data": proxy,
+	return jobUpdatedDTO{
+		JID: j.JID, Status: j.Status, Lifespan: formatDuration(j.LifespanMicros), TotalResponseBytes: j.TotalResponseBytes,
+		ItemCount: j.ItemCount, RequestCount: j.RequestCount, DataStatus: j.DataStatus, DataExpiryDays: j.DataExpiryDays,
+		ProxyUsageData: proxy,
 	}
 }

@@ -40,23 +40,20 @@ func (p pageParams) store() store.Page {
 	return store.Page{Offset: (p.page - 1) * p.size, Limit: p.size}
 }
 
-// pageEnvelope is DRF's {count, next, previous, results} with absolute links.
-type pageEnvelope struct {
-	Count    int     `json:"count"`
-	Next     *string `json:"next"`
-	Previous *string `json:"previous"`
-	Results  any     `json:"results"`
+// envelope builds the page envelope, or 404 "Invalid page." for a page past the end.
+func envelope[T any](r *http.Request, p pageParams, count int, results []T) (pageOf[T], error) {
+	if p.page > 1 && (p.page-1)*p.size >= count {
+		return pageOf[T]{}, errDetail(http.StatusNotFound, "Invalid page.")
+	}
+	return pageLinks(r, p, count, results), nil
 }
 
-// envelope builds the page envelope, or 404 "Invalid page." for a page past the end.
-func envelope[T any](r *http.Request, p pageParams, count int, results []T) (pageEnvelope, error) {
-	if p.page > 1 && (p.page-1)*p.size >= count {
-		return pageEnvelope{}, errDetail(http.StatusNotFound, "Invalid page.")
-	}
+// pageLinks builds the page envelope without checking the page number.
+func pageLinks[T any](r *http.Request, p pageParams, count int, results []T) pageOf[T] {
 	if results == nil {
 		results = []T{}
 	}
-	env := pageEnvelope{Count: count, Results: results}
+	env := pageOf[T]{Count: count, Results: results}
 	if p.page*p.size < count {
 		next := pageURL(r, p.page+1)
 		env.Next = &next
@@ -65,7 +62,7 @@ func envelope[T any](r *http.Request, p pageParams, count int, results []T) (pag
 		prev := pageURL(r, p.page-1)
 		env.Previous = &prev
 	}
-	return env, nil
+	return env
 }
 
 // pageURL returns the absolute URL of the request with another page number.

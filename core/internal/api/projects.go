@@ -6,11 +6,13 @@ import (
 	"github.com/estela-go/estela-go/core/internal/store"
 )
 
-var (
-	categories   = []string{"NOT SPECIFIED", "E-COMMERCE", "LOGISTICS", "FINANCE", "EDUCATIONAL", "TECHNOLOGY", "OTHER_CATEGORY"}
-	frameworks   = []string{"SCRAPY", "REQUESTS"}
-	dataStatuses = []string{"PERSISTENT", "PENDING"}
-)
+// orDefault returns *v, or def when v is nil.
+func orDefault[T any](v *T, def T) T {
+	if v == nil {
+		return def
+	}
+	return *v
+}
 
 func (s *Server) listProjects(_ http.ResponseWriter, r *http.Request) (any, error) {
 	page, err := readPage(r, 100, 100)
@@ -44,27 +46,15 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	f, err := decodeBody(w, r)
-	if err != nil {
+	var req projectCreateRequest
+	if err := decodeInto(w, r, &req); err != nil {
 		return nil, err
 	}
 
-	p := &store.Project{Name: f.requiredStr("name", 1000), Category: "OTHER_CATEGORY", Framework: "SCRAPY",
-		DataStatus: "PERSISTENT", DataExpiryDays: 1}
-	if v, ok := f.choice("category", categories...); ok {
-		p.Category = v
-	}
-	if v, ok := f.choice("framework", frameworks...); ok {
-		p.Framework = v
-	}
-	if v, ok := f.choice("data_status", dataStatuses...); ok {
-		p.DataStatus = v
-	}
-	if v, ok := f.integer("data_expiry_days", 0, 32767); ok {
-		p.DataExpiryDays = int(v)
-	}
-	if err := f.err(); err != nil {
-		return nil, err
+	p := &store.Project{Name: req.Name, Category: orDefault(req.Category, "OTHER_CATEGORY"), Framework: orDefault(req.Framework, "SCRAPY"),
+		DataStatus: orDefault(req.DataStatus, "PERSISTENT"), DataExpiryDays: 1}
+	if req.DataExpiryDays != nil {
+		p.DataExpiryDays = *req.DataExpiryDays
 	}
 
 	if err := s.store.CreateProject(r.Context(), p, user.ID); err != nil {

@@ -95,6 +95,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request) (*fields, error) {
 	return f, nil
 }
 
+// decodeInto decodes the body and binds it to dst, returning every field error as one 400.
+func decodeInto(w http.ResponseWriter, r *http.Request, dst any) error {
+	f, err := decodeBody(w, r)
+	if err != nil {
+		return err
+	}
+	bind(f, dst)
+	return f.err()
+}
+
 func (f *fields) setForm(values url.Values) {
 	for k, v := range values {
 		if len(v) == 1 {

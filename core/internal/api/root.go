@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/estela-go/estela-go/core/internal/password"
 )
 
 // apiRoot lists the parameter-free list routes with absolute URLs, as DRF's router root does;
@@ -29,35 +27,9 @@ func (s *Server) healthDetail(_ http.ResponseWriter, r *http.Request) (any, erro
 		}
 		checks[name] = "ok"
 	}
-	body := map[string]any{"healthy": healthy, "checks": checks}
+	body := healthDTO{Healthy: healthy, Checks: checks}
 	if !healthy {
 		return result{http.StatusServiceUnavailable, body}, nil
 	}
 	return body, nil
-}
-
-// login exchanges a username and password for a new token.
-func (s *Server) login(w http.ResponseWriter, r *http.Request) (any, error) {
-	f, err := decodeBody(w, r)
-	if err != nil {
-		return nil, err
-	}
-	username := f.requiredStr("username", 150)
-	pass := f.requiredStr("password", 4096)
-	if err := f.err(); err != nil {
-		return nil, err
-	}
-
-	user, err := s.store.UserByUsername(r.Context(), username)
-	if err != nil || !user.IsActive || !password.Check(pass, user.PasswordHash) {
-		return nil, errField("non_field_errors", "Unable to log in with provided credentials.")
-	}
-	key, err := s.store.CreateUserToken(r.Context(), user.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.store.TouchLogin(r.Context(), user.ID); err != nil {
-		s.log.Warn("record login time", "user_id", user.ID, "error", err)
-	}
-	return map[string]any{"user": userDTO{user.Username, user.Email}, "key": key}, nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"regexp"
 
 	"github.com/gorilla/mux"
 )
@@ -13,39 +14,142 @@ const (
 	jobPath     = spiderPath + "/jobs/{jid:[0-9]+}"
 )
 
-// routes is the route table: one line per route.
+// access says who may call a route before the handler's own checks.
+type access int
+
+const (
+	// public routes need no token.
+	public access = iota
+	// token routes need a valid user or job token.
+	token
+)
+
+// route is one line of the route table. The router and the OpenAPI document are both made
+// from the table, so the document cannot miss a route.
+type route struct {
+	method  string
+	path    string
+	access  access
+	handler handlerFunc
+	doc     doc
+}
+
+// doc describes a route for the OpenAPI document.
+type doc struct {
+	summary string
+	tag     string
+	// request is a value of the body's type, nil for routes without a body.
+	request any
+	// encodings lists the request body media types; JSON, form and multipart when empty.
+	encodings []string
+	// response is a value of the success body's type, nil for no body.
+	response any
+	// status is the success status; 200 when zero.
+	status int
+	query  []param
+	// produces is the media type of a body that is not JSON.
+	produces string
+}
+
+// param is a documented query parameter.
+type param struct {
+	name, description string
+	schema            map[string]any
+}
+
+// table returns every route, grouped by resource.
+func (s *Server) table() []route {
+	var all []route
+	for _, group := range [][]route{
+		s.rootRoutes(), s.accountRoutes(), s.projectRoutes(), s.deployRoutes(), s.spiderRoutes(),
+		s.jobRoutes(), s.jobDataRoutes(), s.cronRoutes(), s.statsRoutes(), s.socialRoutes(),
+	} {
+		all = append(all, group...)
+	}
+	return all
+}
+
+// routes builds the router from the table.
 func (s *Server) routes() http.Handler {
 	r := mux.NewRouter()
 	r.NotFoundHandler = s.wrap(func(http.ResponseWriter, *http.Request) (any, error) { return nil, errNotFound })
 	r.MethodNotAllowedHandler = s.wrap(methodNotAllowed)
-
-	r.HandleFunc("/", health).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/api", s.wrap(s.apiRoot)).Methods(http.MethodGet)
-	r.Handle("/api/health", s.wrap(s.healthDetail)).Methods(http.MethodGet)
-	r.Handle("/api/auth/login", s.wrap(s.login)).Methods(http.MethodPost)
-
-	r.Handle("/api/projects", s.authed(s.listProjects)).Methods(http.MethodGet)
-	r.Handle("/api/projects", s.authed(s.createProject)).Methods(http.MethodPost)
-	r.Handle(projectPath, s.authed(s.getProject)).Methods(http.MethodGet)
-
-	r.Handle(projectPath+"/deploys", s.authed(s.listDeploys)).Methods(http.MethodGet)
-	r.Handle(projectPath+"/deploys", s.authed(s.createDeploy)).Methods(http.MethodPost)
-	r.Handle(projectPath+"/deploys/{did:[0-9]+}", s.authed(s.getDeploy)).Methods(http.MethodGet)
-
-	r.Handle(projectPath+"/spiders", s.authed(s.listSpiders)).Methods(http.MethodGet)
-	r.Handle(spiderPath, s.authed(s.getSpider)).Methods(http.MethodGet)
-
-	r.Handle(spiderPath+"/jobs", s.authed(s.listJobs)).Methods(http.MethodGet)
-	r.Handle(spiderPath+"/jobs", s.authed(s.createJob)).Methods(http.MethodPost)
-	r.Handle(jobPath, s.authed(s.getJob)).Methods(http.MethodGet)
-	r.Handle(jobPath, s.authed(s.updateJob)).Methods(http.MethodPatch, http.MethodPut)
-	r.Handle(jobPath+"/stop", s.authed(s.stopJob)).Methods(http.MethodPut, http.MethodPost)
-	r.Handle(jobPath+"/data", s.authed(s.jobData)).Methods(http.MethodGet)
-	r.Handle(jobPath+"/data/download", s.authed(s.downloadJobData)).Methods(http.MethodGet)
-	r.Handle(jobPath+"/ingest", s.authed(s.ingest)).Methods(http.MethodPost)
+	for _, rt := range s.table() {
+		var h http.Handler
+		if rt.access == token {
+			h = s.authed(rt.handler)
+		} else {
+			h = s.wrap(rt.handler)
+		}
+		methods := []string{rt.method}
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead)
+		}
+		r.Handle(rt.path, h).Methods(methods...)
+	}
 	return r
 }
 
 func methodNotAllowed(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return nil, errDetail(http.StatusMethodNotAllowed, `Method "`+r.Method+`" not allowed.`)
+}
+
+var pathVariable = regexp.MustCompile(`\{([a-z]+):[^}]+\}`)
+
+// openAPIPath turns a mux path such as /api/projects/{pid:[0-9a-zA-Z-]+} into /api/projects/{pid}.
+func openAPIPath(path string) string {
+	return pathVariable.ReplaceAllString(path, "{$1}")
+}
+
+func (s *Server) rootRoutes() []route {
+	return []route{
+		{http.MethodGet, "/", public, health, doc{summary: "Health check: plain OK", tag: "root", produces: "text/plain"}},
+		{http.MethodGet, "/api", public, s.apiRoot, doc{summary: "List the top-level list routes", tag: "root", response: map[string]string{}}},
+		{http.MethodGet, "/api/health", public, s.healthDetail, doc{summary: "Check the database, Redis and plugins", tag: "root", response: healthDTO{}}},
+		{http.MethodGet, "/api/docs", public, s.serveDocs, doc{summary: "This OpenAPI document, as JSON or, with format=yaml, YAML", tag: "root", response: map[string]any{}, query: []param{{"format", "json (default) or yaml", map[string]any{"type": "string", "enum": []string{"json", "yaml"}}}}}},
+		{http.MethodGet, "/api/docs/ui", public, serveDocsPage, doc{summary: "A page that renders this document", tag: "root", produces: "text/html"}},
+	}
+}
+
+func (s *Server) projectRoutes() []route {
+	return []route{
+		{http.MethodGet, "/api/projects", token, s.listProjects, doc{summary: "List the projects the caller is a member of", tag: "projects", response: pageOf[projectDTO]{}, query: append(pageQuery, searchQuery)}},
+		{http.MethodPost, "/api/projects", token, s.createProject, doc{summary: "Create a project owned by the caller", tag: "projects", request: projectCreateRequest{}, response: projectDTO{}, status: http.StatusCreated}},
+		{http.MethodGet, projectPath, token, s.getProject, doc{summary: "Read a project", tag: "projects", response: projectDTO{}}},
+	}
+}
+
+func (s *Server) deployRoutes() []route {
+	return []route{
+		{http.MethodGet, projectPath + "/deploys", token, s.listDeploys, doc{summary: "List a project's deploys, newest first", tag: "deploys", response: pageOf[deployDTO]{}, query: pageQuery}},
+		{http.MethodPost, projectPath + "/deploys", token, s.createDeploy, doc{summary: "Upload a project archive and prepare it", tag: "deploys", request: deployUploadRequest{}, encodings: []string{"multipart/form-data"}, response: deployCreatedDTO{}, status: http.StatusCreated}},
+		{http.MethodGet, projectPath + "/deploys/{did:[0-9]+}", token, s.getDeploy, doc{summary: "Read a deploy", tag: "deploys", response: deployDTO{}}},
+	}
+}
+
+func (s *Server) spiderRoutes() []route {
+	return []route{
+		{http.MethodGet, projectPath + "/spiders", token, s.listSpiders, doc{summary: "List a project's spiders", tag: "spiders", response: pageOf[spiderDTO]{}, query: append(pageQuery, searchQuery)}},
+		{http.MethodGet, spiderPath, token, s.getSpider, doc{summary: "Read a spider", tag: "spiders", response: spiderDTO{}}},
+	}
+}
+
+func (s *Server) jobRoutes() []route {
+	return []route{
+		{http.MethodGet, spiderPath + "/jobs", token, s.listJobs, doc{summary: "List a spider's jobs, newest first", tag: "jobs", response: pageOf[jobDTO]{}, query: append(pageQuery, jobFilterQuery...)}},
+		{http.MethodPost, spiderPath + "/jobs", token, s.createJob, doc{summary: "Queue a run of the spider", tag: "jobs", request: jobCreateRequest{}, response: jobCreatedDTO{}, status: http.StatusCreated, query: []param{{"sync", "true launches the job before answering", map[string]any{"type": "boolean"}}}}},
+		{http.MethodGet, jobPath, token, s.getJob, doc{summary: "Read a job", tag: "jobs", response: jobDTO{}}},
+		{http.MethodPatch, jobPath, token, s.updateJob, doc{summary: "Report a job's status and counters, stop it, or change its data persistence", tag: "jobs", request: jobUpdateRequest{}, response: jobUpdatedDTO{}}},
+		{http.MethodPut, jobPath, token, s.updateJob, doc{summary: "Same as PATCH", tag: "jobs", request: jobUpdateRequest{}, response: jobUpdatedDTO{}}},
+		{http.MethodPut, jobPath + "/stop", token, s.stopJob, doc{summary: "Stop a job (estela-cli)", tag: "jobs", response: jobUpdatedDTO{}}},
+		{http.MethodPost, jobPath + "/stop", token, s.stopJob, doc{summary: "Stop a job", tag: "jobs", response: jobUpdatedDTO{}}},
+	}
+}
+
+func (s *Server) jobDataRoutes() []route {
+	return []route{
+		{http.MethodGet, jobPath + "/data", token, s.jobData, doc{summary: "List a job's items, requests, logs or stats", tag: "job data", response: pageOf[record]{}, query: jobDataQuery}},
+		{http.MethodGet, jobPath + "/data/download", token, s.downloadJobData, doc{summary: "Download all of a job's records of one type", tag: "job data", response: downloadDTO{}, query: downloadQuery}},
+		{http.MethodPost, jobPath + "/ingest", token, s.ingest, doc{summary: "Store a batch of a job's data (job token only)", tag: "job data", request: ingestBody{}, encodings: []string{"application/json"}, response: ingestedDTO{}, status: http.StatusCreated}},
+	}
 }

@@ -85,7 +85,8 @@ func (s *Server) Handler() http.Handler {
 	return s.cors(s.routes())
 }
 
-func health(w http.ResponseWriter, _ *http.Request) {
+func health(w http.ResponseWriter, _ *http.Request) (any, error) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, "OK")
+	return written, nil
 }
