@@ -128,8 +128,8 @@ func (g *schemaGen) responses(rt route) map[string]any {
 	out := map[string]any{strconv.Itoa(status): ok}
 	errorRef := map[string]any{"$ref": "#/components/schemas/Error"}
 	g.schemas["Error"] = map[string]any{
-		"type":        "object",
-		"description": `{"detail": message}, {"error": message}, or a map from each invalid field to its messages`,
+		"type":                 "object",
+		"description":          `{"detail": message}, {"error": message}, or a map from each invalid field to its messages`,
 		"additionalProperties": true,
 	}
 	errs := map[int]string{http.StatusBadRequest: "Invalid input; the body names each invalid field"}
