@@ -165,3 +165,65 @@ func timeFromProto(t *timestamppb.Timestamp) time.Time {
 	}
 	return t.AsTime()
 }
+
+func capacityToProto(resp *CapacityResponse) *enginev1.CapacityResponse {
+	return &enginev1.CapacityResponse{
+		Nodes:                  resp.Nodes,
+		AllocatableCpuMillis:   resp.AllocatableCPUMillis,
+		AllocatableMemoryBytes: resp.AllocatableMemoryBytes,
+		RequestedCpuMillis:     resp.RequestedCPUMillis,
+		RequestedMemoryBytes:   resp.RequestedMemoryBytes,
+	}
+}
+
+func capacityFromProto(resp *enginev1.CapacityResponse) *CapacityResponse {
+	return &CapacityResponse{
+		Nodes:                  resp.GetNodes(),
+		AllocatableCPUMillis:   resp.GetAllocatableCpuMillis(),
+		AllocatableMemoryBytes: resp.GetAllocatableMemoryBytes(),
+		RequestedCPUMillis:     resp.GetRequestedCpuMillis(),
+		RequestedMemoryBytes:   resp.GetRequestedMemoryBytes(),
+	}
+}
+
+// buildImageToProto leaves the registry unset when it has no field set, as
+// the contract describes a registry that needs no login.
+func buildImageToProto(req *BuildImageRequest) *enginev1.BuildImageRequest {
+	out := &enginev1.BuildImageRequest{
+		ProjectId:    req.ProjectID,
+		DeployId:     req.DeployID,
+		Image:        req.Image,
+		ArchiveUrl:   req.ArchiveURL,
+		ArchiveToken: req.ArchiveToken,
+		ApiHost:      req.APIHost,
+		ReportToken:  req.ReportToken,
+		Timeout:      durationToProto(req.Timeout),
+	}
+	if req.Registry != (RegistryAuth{}) {
+		out.Registry = &enginev1.RegistryAuth{
+			Server:   req.Registry.Server,
+			Username: req.Registry.Username,
+			Secret:   req.Registry.Secret,
+		}
+	}
+	return out
+}
+
+func buildImageFromProto(req *enginev1.BuildImageRequest) *BuildImageRequest {
+	registry := req.GetRegistry()
+	return &BuildImageRequest{
+		ProjectID:    req.GetProjectId(),
+		DeployID:     req.GetDeployId(),
+		Image:        req.GetImage(),
+		ArchiveURL:   req.GetArchiveUrl(),
+		ArchiveToken: req.GetArchiveToken(),
+		Registry: RegistryAuth{
+			Server:   registry.GetServer(),
+			Username: registry.GetUsername(),
+			Secret:   registry.GetSecret(),
+		},
+		APIHost:     req.GetApiHost(),
+		ReportToken: req.GetReportToken(),
+		Timeout:     durationFromProto(req.GetTimeout()),
+	}
+}

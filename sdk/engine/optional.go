@@ -3,7 +3,10 @@ package engine
 import (
 	"context"
 	"io"
+	"slices"
 	"time"
+
+	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
 // Capabilities an engine lists in Info.Capabilities when it implements the matching optional
@@ -20,6 +23,13 @@ const (
 	// BuildImage instead of PrepareArtifact.
 	CapabilityBuildImage = "build_image"
 )
+
+// Supports reports whether info lists capability. A host calls an optional
+// method only when the plugin's Info supports its capability; a nil info
+// supports nothing.
+func Supports(info *pluginapi.Info, capability string) bool {
+	return info != nil && slices.Contains(info.Capabilities, capability)
+}
 
 // JobWatcher streams job changes, so the host learns of them without polling.
 type JobWatcher interface {

@@ -1380,6 +1380,582 @@ func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
 	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{20}
 }
 
+// WatchJobsRequest selects the jobs to watch.
+type WatchJobsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every pair must be among the job's labels; empty selects every job.
+	Labels        map[string]string `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJobsRequest) Reset() {
+	*x = WatchJobsRequest{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJobsRequest) ProtoMessage() {}
+
+func (x *WatchJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJobsRequest.ProtoReflect.Descriptor instead.
+func (*WatchJobsRequest) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *WatchJobsRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// WatchJobsResponse is one event of the WatchJobs stream: the current status
+// of one job.
+type WatchJobsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Status of the job after the change.
+	Job *JobStatus `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// True when the job no longer exists on the engine; job then carries its
+	// last known status.
+	Deleted       bool `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJobsResponse) Reset() {
+	*x = WatchJobsResponse{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJobsResponse) ProtoMessage() {}
+
+func (x *WatchJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJobsResponse.ProtoReflect.Descriptor instead.
+func (*WatchJobsResponse) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WatchJobsResponse) GetJob() *JobStatus {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *WatchJobsResponse) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+// JobLogsRequest selects the output of one job.
+type JobLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Job name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When true, the stream stays open and carries new output until the job
+	// reaches a final state or the host cancels the call.
+	Follow bool `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	// When greater than zero, the stream starts with the last tail_lines lines
+	// of the output instead of its beginning.
+	TailLines     int64 `protobuf:"varint,3,opt,name=tail_lines,json=tailLines,proto3" json:"tail_lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobLogsRequest) Reset() {
+	*x = JobLogsRequest{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobLogsRequest) ProtoMessage() {}
+
+func (x *JobLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobLogsRequest.ProtoReflect.Descriptor instead.
+func (*JobLogsRequest) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *JobLogsRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JobLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *JobLogsRequest) GetTailLines() int64 {
+	if x != nil {
+		return x.TailLines
+	}
+	return 0
+}
+
+// JobLogsResponse is one message of the JobLogs stream.
+type JobLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Next bytes of the job's output, at most 64 KiB per message by convention.
+	// Chunks do not follow line boundaries.
+	Chunk         []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobLogsResponse) Reset() {
+	*x = JobLogsResponse{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobLogsResponse) ProtoMessage() {}
+
+func (x *JobLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobLogsResponse.ProtoReflect.Descriptor instead.
+func (*JobLogsResponse) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *JobLogsResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+// CapacityRequest has no fields yet.
+type CapacityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapacityRequest) Reset() {
+	*x = CapacityRequest{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapacityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapacityRequest) ProtoMessage() {}
+
+func (x *CapacityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapacityRequest.ProtoReflect.Descriptor instead.
+func (*CapacityRequest) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{25}
+}
+
+// CapacityResponse sums the resources of the engine's nodes. Every number is
+// zero or greater.
+type CapacityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of nodes that can run jobs.
+	Nodes int32 `protobuf:"varint,1,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	// CPU the nodes can give to jobs, in thousandths of a core.
+	AllocatableCpuMillis int64 `protobuf:"varint,2,opt,name=allocatable_cpu_millis,json=allocatableCpuMillis,proto3" json:"allocatable_cpu_millis,omitempty"`
+	// Memory the nodes can give to jobs, in bytes.
+	AllocatableMemoryBytes int64 `protobuf:"varint,3,opt,name=allocatable_memory_bytes,json=allocatableMemoryBytes,proto3" json:"allocatable_memory_bytes,omitempty"`
+	// CPU already requested by running jobs, in thousandths of a core.
+	RequestedCpuMillis int64 `protobuf:"varint,4,opt,name=requested_cpu_millis,json=requestedCpuMillis,proto3" json:"requested_cpu_millis,omitempty"`
+	// Memory already requested by running jobs, in bytes.
+	RequestedMemoryBytes int64 `protobuf:"varint,5,opt,name=requested_memory_bytes,json=requestedMemoryBytes,proto3" json:"requested_memory_bytes,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *CapacityResponse) Reset() {
+	*x = CapacityResponse{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapacityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapacityResponse) ProtoMessage() {}
+
+func (x *CapacityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapacityResponse.ProtoReflect.Descriptor instead.
+func (*CapacityResponse) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CapacityResponse) GetNodes() int32 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *CapacityResponse) GetAllocatableCpuMillis() int64 {
+	if x != nil {
+		return x.AllocatableCpuMillis
+	}
+	return 0
+}
+
+func (x *CapacityResponse) GetAllocatableMemoryBytes() int64 {
+	if x != nil {
+		return x.AllocatableMemoryBytes
+	}
+	return 0
+}
+
+func (x *CapacityResponse) GetRequestedCpuMillis() int64 {
+	if x != nil {
+		return x.RequestedCpuMillis
+	}
+	return 0
+}
+
+func (x *CapacityResponse) GetRequestedMemoryBytes() int64 {
+	if x != nil {
+		return x.RequestedMemoryBytes
+	}
+	return 0
+}
+
+// BuildImageRequest describes one image build.
+type BuildImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Project id, lower-case letters, digits and dashes.
+	ProjectId string `protobuf:"bytes,1,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	// Deploy id, greater than zero.
+	DeployId int64 `protobuf:"varint,2,opt,name=deploy_id,json=deployId,proto3" json:"deploy_id,omitempty"`
+	// Image reference to build and push, tagged per deploy.
+	Image string `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	// URL that serves the project zip to a GET with the header
+	// "Authorization: Token <archive_token>".
+	ArchiveUrl string `protobuf:"bytes,4,opt,name=archive_url,json=archiveUrl,proto3" json:"archive_url,omitempty"`
+	// Token for archive_url. It is a secret: never log it.
+	ArchiveToken string `protobuf:"bytes,5,opt,name=archive_token,json=archiveToken,proto3" json:"archive_token,omitempty"`
+	// Credentials to push the image with; unset when the registry needs none.
+	Registry *RegistryAuth `protobuf:"bytes,6,opt,name=registry,proto3" json:"registry,omitempty"`
+	// Base URL of the estela API, where estela-report-deploy reports the
+	// deploy's status and spiders.
+	ApiHost string `protobuf:"bytes,7,opt,name=api_host,json=apiHost,proto3" json:"api_host,omitempty"`
+	// Token for api_host. It is a secret: never log it.
+	ReportToken string `protobuf:"bytes,8,opt,name=report_token,json=reportToken,proto3" json:"report_token,omitempty"`
+	// Longest the whole build may take; unset means the engine's default.
+	Timeout       *durationpb.Duration `protobuf:"bytes,9,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildImageRequest) Reset() {
+	*x = BuildImageRequest{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildImageRequest) ProtoMessage() {}
+
+func (x *BuildImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildImageRequest.ProtoReflect.Descriptor instead.
+func (*BuildImageRequest) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *BuildImageRequest) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *BuildImageRequest) GetDeployId() int64 {
+	if x != nil {
+		return x.DeployId
+	}
+	return 0
+}
+
+func (x *BuildImageRequest) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *BuildImageRequest) GetArchiveUrl() string {
+	if x != nil {
+		return x.ArchiveUrl
+	}
+	return ""
+}
+
+func (x *BuildImageRequest) GetArchiveToken() string {
+	if x != nil {
+		return x.ArchiveToken
+	}
+	return ""
+}
+
+func (x *BuildImageRequest) GetRegistry() *RegistryAuth {
+	if x != nil {
+		return x.Registry
+	}
+	return nil
+}
+
+func (x *BuildImageRequest) GetApiHost() string {
+	if x != nil {
+		return x.ApiHost
+	}
+	return ""
+}
+
+func (x *BuildImageRequest) GetReportToken() string {
+	if x != nil {
+		return x.ReportToken
+	}
+	return ""
+}
+
+func (x *BuildImageRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+// RegistryAuth is a login to a container registry.
+type RegistryAuth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Registry host, for example "registry.example.com:5000".
+	Server string `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	// User name.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// Password or token. It is a secret: never log it.
+	Secret        string `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryAuth) Reset() {
+	*x = RegistryAuth{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryAuth) ProtoMessage() {}
+
+func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
+func (*RegistryAuth) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RegistryAuth) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// BuildImageResponse names the build that was started.
+type BuildImageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The engine's name of the build, for example a Kubernetes Job or a
+	// container name, for the host's logs.
+	BuildName string `protobuf:"bytes,1,opt,name=build_name,json=buildName,proto3" json:"build_name,omitempty"`
+	// Image reference the build pushes.
+	Image         string `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildImageResponse) Reset() {
+	*x = BuildImageResponse{}
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildImageResponse) ProtoMessage() {}
+
+func (x *BuildImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_engine_v1_engine_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildImageResponse.ProtoReflect.Descriptor instead.
+func (*BuildImageResponse) Descriptor() ([]byte, []int) {
+	return file_proto_engine_v1_engine_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *BuildImageResponse) GetBuildName() string {
+	if x != nil {
+		return x.BuildName
+	}
+	return ""
+}
+
+func (x *BuildImageResponse) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
 var File_proto_engine_v1_engine_proto protoreflect.FileDescriptor
 
 const file_proto_engine_v1_engine_proto_rawDesc = "" +
@@ -1469,7 +2045,49 @@ const file_proto_engine_v1_engine_proto_rawDesc = "" +
 	"\x03job\x18\x01 \x01(\v2\x1b.estela.engine.v1.JobStatusR\x03job\"&\n" +
 	"\x10DeleteJobRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x13\n" +
-	"\x11DeleteJobResponse*N\n" +
+	"\x11DeleteJobResponse\"\x95\x01\n" +
+	"\x10WatchJobsRequest\x12F\n" +
+	"\x06labels\x18\x01 \x03(\v2..estela.engine.v1.WatchJobsRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\\\n" +
+	"\x11WatchJobsResponse\x12-\n" +
+	"\x03job\x18\x01 \x01(\v2\x1b.estela.engine.v1.JobStatusR\x03job\x12\x18\n" +
+	"\adeleted\x18\x02 \x01(\bR\adeleted\"[\n" +
+	"\x0eJobLogsRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x1d\n" +
+	"\n" +
+	"tail_lines\x18\x03 \x01(\x03R\ttailLines\"'\n" +
+	"\x0fJobLogsResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"\x11\n" +
+	"\x0fCapacityRequest\"\x80\x02\n" +
+	"\x10CapacityResponse\x12\x14\n" +
+	"\x05nodes\x18\x01 \x01(\x05R\x05nodes\x124\n" +
+	"\x16allocatable_cpu_millis\x18\x02 \x01(\x03R\x14allocatableCpuMillis\x128\n" +
+	"\x18allocatable_memory_bytes\x18\x03 \x01(\x03R\x16allocatableMemoryBytes\x120\n" +
+	"\x14requested_cpu_millis\x18\x04 \x01(\x03R\x12requestedCpuMillis\x124\n" +
+	"\x16requested_memory_bytes\x18\x05 \x01(\x03R\x14requestedMemoryBytes\"\xda\x02\n" +
+	"\x11BuildImageRequest\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x01 \x01(\tR\tprojectId\x12\x1b\n" +
+	"\tdeploy_id\x18\x02 \x01(\x03R\bdeployId\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\x12\x1f\n" +
+	"\varchive_url\x18\x04 \x01(\tR\n" +
+	"archiveUrl\x12#\n" +
+	"\rarchive_token\x18\x05 \x01(\tR\farchiveToken\x12:\n" +
+	"\bregistry\x18\x06 \x01(\v2\x1e.estela.engine.v1.RegistryAuthR\bregistry\x12\x19\n" +
+	"\bapi_host\x18\a \x01(\tR\aapiHost\x12!\n" +
+	"\freport_token\x18\b \x01(\tR\vreportToken\x123\n" +
+	"\atimeout\x18\t \x01(\v2\x19.google.protobuf.DurationR\atimeout\"Z\n" +
+	"\fRegistryAuth\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\tR\x06server\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x16\n" +
+	"\x06secret\x18\x03 \x01(\tR\x06secret\"I\n" +
+	"\x12BuildImageResponse\x12\x1d\n" +
+	"\n" +
+	"build_name\x18\x01 \x01(\tR\tbuildName\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image*N\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x14\n" +
@@ -1480,7 +2098,7 @@ const file_proto_engine_v1_engine_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x15\n" +
-	"\x11JOB_STATE_STOPPED\x10\x052\xb4\x05\n" +
+	"\x11JOB_STATE_STOPPED\x10\x052\x8a\b\n" +
 	"\x06Engine\x12N\n" +
 	"\aGetInfo\x12 .estela.engine.v1.GetInfoRequest\x1a!.estela.engine.v1.GetInfoResponse\x12T\n" +
 	"\tConfigure\x12\".estela.engine.v1.ConfigureRequest\x1a#.estela.engine.v1.ConfigureResponse\x12h\n" +
@@ -1489,7 +2107,12 @@ const file_proto_engine_v1_engine_proto_rawDesc = "" +
 	"\x06GetJob\x12\x1f.estela.engine.v1.GetJobRequest\x1a .estela.engine.v1.GetJobResponse\x12Q\n" +
 	"\bListJobs\x12!.estela.engine.v1.ListJobsRequest\x1a\".estela.engine.v1.ListJobsResponse\x12N\n" +
 	"\aStopJob\x12 .estela.engine.v1.StopJobRequest\x1a!.estela.engine.v1.StopJobResponse\x12T\n" +
-	"\tDeleteJob\x12\".estela.engine.v1.DeleteJobRequest\x1a#.estela.engine.v1.DeleteJobResponseB=Z;github.com/estela-go/estela-go/sdk/proto/engine/v1;enginev1b\x06proto3"
+	"\tDeleteJob\x12\".estela.engine.v1.DeleteJobRequest\x1a#.estela.engine.v1.DeleteJobResponse\x12V\n" +
+	"\tWatchJobs\x12\".estela.engine.v1.WatchJobsRequest\x1a#.estela.engine.v1.WatchJobsResponse0\x01\x12P\n" +
+	"\aJobLogs\x12 .estela.engine.v1.JobLogsRequest\x1a!.estela.engine.v1.JobLogsResponse0\x01\x12Q\n" +
+	"\bCapacity\x12!.estela.engine.v1.CapacityRequest\x1a\".estela.engine.v1.CapacityResponse\x12W\n" +
+	"\n" +
+	"BuildImage\x12#.estela.engine.v1.BuildImageRequest\x1a$.estela.engine.v1.BuildImageResponseB=Z;github.com/estela-go/estela-go/sdk/proto/engine/v1;enginev1b\x06proto3"
 
 var (
 	file_proto_engine_v1_engine_proto_rawDescOnce sync.Once
@@ -1504,7 +2127,7 @@ func file_proto_engine_v1_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_engine_v1_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_proto_engine_v1_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_proto_engine_v1_engine_proto_goTypes = []any{
 	(Severity)(0),                   // 0: estela.engine.v1.Severity
 	(JobState)(0),                   // 1: estela.engine.v1.JobState
@@ -1529,53 +2152,75 @@ var file_proto_engine_v1_engine_proto_goTypes = []any{
 	(*StopJobResponse)(nil),         // 20: estela.engine.v1.StopJobResponse
 	(*DeleteJobRequest)(nil),        // 21: estela.engine.v1.DeleteJobRequest
 	(*DeleteJobResponse)(nil),       // 22: estela.engine.v1.DeleteJobResponse
-	nil,                             // 23: estela.engine.v1.JobSpec.EnvEntry
-	nil,                             // 24: estela.engine.v1.JobSpec.LabelsEntry
-	nil,                             // 25: estela.engine.v1.JobStatus.LabelsEntry
-	nil,                             // 26: estela.engine.v1.ListJobsRequest.LabelsEntry
-	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 28: google.protobuf.Timestamp
+	(*WatchJobsRequest)(nil),        // 23: estela.engine.v1.WatchJobsRequest
+	(*WatchJobsResponse)(nil),       // 24: estela.engine.v1.WatchJobsResponse
+	(*JobLogsRequest)(nil),          // 25: estela.engine.v1.JobLogsRequest
+	(*JobLogsResponse)(nil),         // 26: estela.engine.v1.JobLogsResponse
+	(*CapacityRequest)(nil),         // 27: estela.engine.v1.CapacityRequest
+	(*CapacityResponse)(nil),        // 28: estela.engine.v1.CapacityResponse
+	(*BuildImageRequest)(nil),       // 29: estela.engine.v1.BuildImageRequest
+	(*RegistryAuth)(nil),            // 30: estela.engine.v1.RegistryAuth
+	(*BuildImageResponse)(nil),      // 31: estela.engine.v1.BuildImageResponse
+	nil,                             // 32: estela.engine.v1.JobSpec.EnvEntry
+	nil,                             // 33: estela.engine.v1.JobSpec.LabelsEntry
+	nil,                             // 34: estela.engine.v1.JobStatus.LabelsEntry
+	nil,                             // 35: estela.engine.v1.ListJobsRequest.LabelsEntry
+	nil,                             // 36: estela.engine.v1.WatchJobsRequest.LabelsEntry
+	(*durationpb.Duration)(nil),     // 37: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 38: google.protobuf.Timestamp
 }
 var file_proto_engine_v1_engine_proto_depIdxs = []int32{
 	6,  // 0: estela.engine.v1.ConfigureResponse.diagnostics:type_name -> estela.engine.v1.Diagnostic
 	0,  // 1: estela.engine.v1.Diagnostic.severity:type_name -> estela.engine.v1.Severity
 	8,  // 2: estela.engine.v1.PrepareArtifactRequest.metadata:type_name -> estela.engine.v1.ArtifactMetadata
-	23, // 3: estela.engine.v1.JobSpec.env:type_name -> estela.engine.v1.JobSpec.EnvEntry
-	24, // 4: estela.engine.v1.JobSpec.labels:type_name -> estela.engine.v1.JobSpec.LabelsEntry
+	32, // 3: estela.engine.v1.JobSpec.env:type_name -> estela.engine.v1.JobSpec.EnvEntry
+	33, // 4: estela.engine.v1.JobSpec.labels:type_name -> estela.engine.v1.JobSpec.LabelsEntry
 	10, // 5: estela.engine.v1.JobSpec.resources:type_name -> estela.engine.v1.Resources
-	27, // 6: estela.engine.v1.JobSpec.max_runtime:type_name -> google.protobuf.Duration
+	37, // 6: estela.engine.v1.JobSpec.max_runtime:type_name -> google.protobuf.Duration
 	1,  // 7: estela.engine.v1.JobStatus.state:type_name -> estela.engine.v1.JobState
-	25, // 8: estela.engine.v1.JobStatus.labels:type_name -> estela.engine.v1.JobStatus.LabelsEntry
-	28, // 9: estela.engine.v1.JobStatus.started_at:type_name -> google.protobuf.Timestamp
-	28, // 10: estela.engine.v1.JobStatus.finished_at:type_name -> google.protobuf.Timestamp
+	34, // 8: estela.engine.v1.JobStatus.labels:type_name -> estela.engine.v1.JobStatus.LabelsEntry
+	38, // 9: estela.engine.v1.JobStatus.started_at:type_name -> google.protobuf.Timestamp
+	38, // 10: estela.engine.v1.JobStatus.finished_at:type_name -> google.protobuf.Timestamp
 	11, // 11: estela.engine.v1.CreateJobRequest.spec:type_name -> estela.engine.v1.JobSpec
 	12, // 12: estela.engine.v1.CreateJobResponse.job:type_name -> estela.engine.v1.JobStatus
 	12, // 13: estela.engine.v1.GetJobResponse.job:type_name -> estela.engine.v1.JobStatus
-	26, // 14: estela.engine.v1.ListJobsRequest.labels:type_name -> estela.engine.v1.ListJobsRequest.LabelsEntry
+	35, // 14: estela.engine.v1.ListJobsRequest.labels:type_name -> estela.engine.v1.ListJobsRequest.LabelsEntry
 	12, // 15: estela.engine.v1.ListJobsResponse.jobs:type_name -> estela.engine.v1.JobStatus
-	27, // 16: estela.engine.v1.StopJobRequest.grace:type_name -> google.protobuf.Duration
+	37, // 16: estela.engine.v1.StopJobRequest.grace:type_name -> google.protobuf.Duration
 	12, // 17: estela.engine.v1.StopJobResponse.job:type_name -> estela.engine.v1.JobStatus
-	2,  // 18: estela.engine.v1.Engine.GetInfo:input_type -> estela.engine.v1.GetInfoRequest
-	4,  // 19: estela.engine.v1.Engine.Configure:input_type -> estela.engine.v1.ConfigureRequest
-	7,  // 20: estela.engine.v1.Engine.PrepareArtifact:input_type -> estela.engine.v1.PrepareArtifactRequest
-	13, // 21: estela.engine.v1.Engine.CreateJob:input_type -> estela.engine.v1.CreateJobRequest
-	15, // 22: estela.engine.v1.Engine.GetJob:input_type -> estela.engine.v1.GetJobRequest
-	17, // 23: estela.engine.v1.Engine.ListJobs:input_type -> estela.engine.v1.ListJobsRequest
-	19, // 24: estela.engine.v1.Engine.StopJob:input_type -> estela.engine.v1.StopJobRequest
-	21, // 25: estela.engine.v1.Engine.DeleteJob:input_type -> estela.engine.v1.DeleteJobRequest
-	3,  // 26: estela.engine.v1.Engine.GetInfo:output_type -> estela.engine.v1.GetInfoResponse
-	5,  // 27: estela.engine.v1.Engine.Configure:output_type -> estela.engine.v1.ConfigureResponse
-	9,  // 28: estela.engine.v1.Engine.PrepareArtifact:output_type -> estela.engine.v1.PrepareArtifactResponse
-	14, // 29: estela.engine.v1.Engine.CreateJob:output_type -> estela.engine.v1.CreateJobResponse
-	16, // 30: estela.engine.v1.Engine.GetJob:output_type -> estela.engine.v1.GetJobResponse
-	18, // 31: estela.engine.v1.Engine.ListJobs:output_type -> estela.engine.v1.ListJobsResponse
-	20, // 32: estela.engine.v1.Engine.StopJob:output_type -> estela.engine.v1.StopJobResponse
-	22, // 33: estela.engine.v1.Engine.DeleteJob:output_type -> estela.engine.v1.DeleteJobResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	36, // 18: estela.engine.v1.WatchJobsRequest.labels:type_name -> estela.engine.v1.WatchJobsRequest.LabelsEntry
+	12, // 19: estela.engine.v1.WatchJobsResponse.job:type_name -> estela.engine.v1.JobStatus
+	30, // 20: estela.engine.v1.BuildImageRequest.registry:type_name -> estela.engine.v1.RegistryAuth
+	37, // 21: estela.engine.v1.BuildImageRequest.timeout:type_name -> google.protobuf.Duration
+	2,  // 22: estela.engine.v1.Engine.GetInfo:input_type -> estela.engine.v1.GetInfoRequest
+	4,  // 23: estela.engine.v1.Engine.Configure:input_type -> estela.engine.v1.ConfigureRequest
+	7,  // 24: estela.engine.v1.Engine.PrepareArtifact:input_type -> estela.engine.v1.PrepareArtifactRequest
+	13, // 25: estela.engine.v1.Engine.CreateJob:input_type -> estela.engine.v1.CreateJobRequest
+	15, // 26: estela.engine.v1.Engine.GetJob:input_type -> estela.engine.v1.GetJobRequest
+	17, // 27: estela.engine.v1.Engine.ListJobs:input_type -> estela.engine.v1.ListJobsRequest
+	19, // 28: estela.engine.v1.Engine.StopJob:input_type -> estela.engine.v1.StopJobRequest
+	21, // 29: estela.engine.v1.Engine.DeleteJob:input_type -> estela.engine.v1.DeleteJobRequest
+	23, // 30: estela.engine.v1.Engine.WatchJobs:input_type -> estela.engine.v1.WatchJobsRequest
+	25, // 31: estela.engine.v1.Engine.JobLogs:input_type -> estela.engine.v1.JobLogsRequest
+	27, // 32: estela.engine.v1.Engine.Capacity:input_type -> estela.engine.v1.CapacityRequest
+	29, // 33: estela.engine.v1.Engine.BuildImage:input_type -> estela.engine.v1.BuildImageRequest
+	3,  // 34: estela.engine.v1.Engine.GetInfo:output_type -> estela.engine.v1.GetInfoResponse
+	5,  // 35: estela.engine.v1.Engine.Configure:output_type -> estela.engine.v1.ConfigureResponse
+	9,  // 36: estela.engine.v1.Engine.PrepareArtifact:output_type -> estela.engine.v1.PrepareArtifactResponse
+	14, // 37: estela.engine.v1.Engine.CreateJob:output_type -> estela.engine.v1.CreateJobResponse
+	16, // 38: estela.engine.v1.Engine.GetJob:output_type -> estela.engine.v1.GetJobResponse
+	18, // 39: estela.engine.v1.Engine.ListJobs:output_type -> estela.engine.v1.ListJobsResponse
+	20, // 40: estela.engine.v1.Engine.StopJob:output_type -> estela.engine.v1.StopJobResponse
+	22, // 41: estela.engine.v1.Engine.DeleteJob:output_type -> estela.engine.v1.DeleteJobResponse
+	24, // 42: estela.engine.v1.Engine.WatchJobs:output_type -> estela.engine.v1.WatchJobsResponse
+	26, // 43: estela.engine.v1.Engine.JobLogs:output_type -> estela.engine.v1.JobLogsResponse
+	28, // 44: estela.engine.v1.Engine.Capacity:output_type -> estela.engine.v1.CapacityResponse
+	31, // 45: estela.engine.v1.Engine.BuildImage:output_type -> estela.engine.v1.BuildImageResponse
+	34, // [34:46] is the sub-list for method output_type
+	22, // [22:34] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_proto_engine_v1_engine_proto_init() }
@@ -1593,7 +2238,7 @@ func file_proto_engine_v1_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_engine_v1_engine_proto_rawDesc), len(file_proto_engine_v1_engine_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,10 @@ const (
 	Engine_ListJobs_FullMethodName        = "/estela.engine.v1.Engine/ListJobs"
 	Engine_StopJob_FullMethodName         = "/estela.engine.v1.Engine/StopJob"
 	Engine_DeleteJob_FullMethodName       = "/estela.engine.v1.Engine/DeleteJob"
+	Engine_WatchJobs_FullMethodName       = "/estela.engine.v1.Engine/WatchJobs"
+	Engine_JobLogs_FullMethodName         = "/estela.engine.v1.Engine/JobLogs"
+	Engine_Capacity_FullMethodName        = "/estela.engine.v1.Engine/Capacity"
+	Engine_BuildImage_FullMethodName      = "/estela.engine.v1.Engine/BuildImage"
 )
 
 // EngineClient is the client API for Engine service.
@@ -66,6 +70,19 @@ type EngineClient interface {
 	StopJob(ctx context.Context, in *StopJobRequest, opts ...grpc.CallOption) (*StopJobResponse, error)
 	// DeleteJob stops a job if it runs and forgets it, or returns NOT_FOUND.
 	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error)
+	// WatchJobs streams one message per selected job that exists when the call
+	// starts, then one per change, until the host cancels the call.
+	// Capability "watch_jobs".
+	WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobsResponse], error)
+	// JobLogs streams the output of a job's process, or returns NOT_FOUND.
+	// Capability "job_logs".
+	JobLogs(ctx context.Context, in *JobLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobLogsResponse], error)
+	// Capacity returns what the engine's nodes can give and what jobs already
+	// requested. Capability "capacity".
+	Capacity(ctx context.Context, in *CapacityRequest, opts ...grpc.CallOption) (*CapacityResponse, error)
+	// BuildImage starts building a deploy into a container image and returns
+	// without waiting for the build. Capability "build_image".
+	BuildImage(ctx context.Context, in *BuildImageRequest, opts ...grpc.CallOption) (*BuildImageResponse, error)
 }
 
 type engineClient struct {
@@ -159,6 +176,64 @@ func (c *engineClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts
 	return out, nil
 }
 
+func (c *engineClient) WatchJobs(ctx context.Context, in *WatchJobsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Engine_ServiceDesc.Streams[1], Engine_WatchJobs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchJobsRequest, WatchJobsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Engine_WatchJobsClient = grpc.ServerStreamingClient[WatchJobsResponse]
+
+func (c *engineClient) JobLogs(ctx context.Context, in *JobLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobLogsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Engine_ServiceDesc.Streams[2], Engine_JobLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[JobLogsRequest, JobLogsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Engine_JobLogsClient = grpc.ServerStreamingClient[JobLogsResponse]
+
+func (c *engineClient) Capacity(ctx context.Context, in *CapacityRequest, opts ...grpc.CallOption) (*CapacityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CapacityResponse)
+	err := c.cc.Invoke(ctx, Engine_Capacity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) BuildImage(ctx context.Context, in *BuildImageRequest, opts ...grpc.CallOption) (*BuildImageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BuildImageResponse)
+	err := c.cc.Invoke(ctx, Engine_BuildImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -184,6 +259,19 @@ type EngineServer interface {
 	StopJob(context.Context, *StopJobRequest) (*StopJobResponse, error)
 	// DeleteJob stops a job if it runs and forgets it, or returns NOT_FOUND.
 	DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error)
+	// WatchJobs streams one message per selected job that exists when the call
+	// starts, then one per change, until the host cancels the call.
+	// Capability "watch_jobs".
+	WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[WatchJobsResponse]) error
+	// JobLogs streams the output of a job's process, or returns NOT_FOUND.
+	// Capability "job_logs".
+	JobLogs(*JobLogsRequest, grpc.ServerStreamingServer[JobLogsResponse]) error
+	// Capacity returns what the engine's nodes can give and what jobs already
+	// requested. Capability "capacity".
+	Capacity(context.Context, *CapacityRequest) (*CapacityResponse, error)
+	// BuildImage starts building a deploy into a container image and returns
+	// without waiting for the build. Capability "build_image".
+	BuildImage(context.Context, *BuildImageRequest) (*BuildImageResponse, error)
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -217,6 +305,18 @@ func (UnimplementedEngineServer) StopJob(context.Context, *StopJobRequest) (*Sto
 }
 func (UnimplementedEngineServer) DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteJob not implemented")
+}
+func (UnimplementedEngineServer) WatchJobs(*WatchJobsRequest, grpc.ServerStreamingServer[WatchJobsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchJobs not implemented")
+}
+func (UnimplementedEngineServer) JobLogs(*JobLogsRequest, grpc.ServerStreamingServer[JobLogsResponse]) error {
+	return status.Error(codes.Unimplemented, "method JobLogs not implemented")
+}
+func (UnimplementedEngineServer) Capacity(context.Context, *CapacityRequest) (*CapacityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Capacity not implemented")
+}
+func (UnimplementedEngineServer) BuildImage(context.Context, *BuildImageRequest) (*BuildImageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BuildImage not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -372,6 +472,64 @@ func _Engine_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_WatchJobs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchJobsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EngineServer).WatchJobs(m, &grpc.GenericServerStream[WatchJobsRequest, WatchJobsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Engine_WatchJobsServer = grpc.ServerStreamingServer[WatchJobsResponse]
+
+func _Engine_JobLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(JobLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EngineServer).JobLogs(m, &grpc.GenericServerStream[JobLogsRequest, JobLogsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Engine_JobLogsServer = grpc.ServerStreamingServer[JobLogsResponse]
+
+func _Engine_Capacity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CapacityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Capacity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Capacity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Capacity(ctx, req.(*CapacityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_BuildImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BuildImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).BuildImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_BuildImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).BuildImage(ctx, req.(*BuildImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -407,12 +565,30 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteJob",
 			Handler:    _Engine_DeleteJob_Handler,
 		},
+		{
+			MethodName: "Capacity",
+			Handler:    _Engine_Capacity_Handler,
+		},
+		{
+			MethodName: "BuildImage",
+			Handler:    _Engine_BuildImage_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "PrepareArtifact",
 			Handler:       _Engine_PrepareArtifact_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "WatchJobs",
+			Handler:       _Engine_WatchJobs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "JobLogs",
+			Handler:       _Engine_JobLogs_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "proto/engine/v1/engine.proto",
