@@ -169,6 +169,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.log.Info("api listening", "address", ln.Addr().String(), "api_host", a.cfg.APIHost)
 	err := httpSrv.Serve(ln)
 	srv.Wait()
+	a.log.Info("api stopped")
 	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -13,16 +13,17 @@ import (
 // Run loads the configuration at configPath and runs one command of estela-server: all, api,
 // worker, migrate or plugins. It returns when ctx is done or the command ends.
 func Run(ctx context.Context, command, configPath string, log hclog.Logger) error {
+	switch command {
+	case "plugins", "migrate", "worker", "api", "all":
+	default:
+		return fmt.Errorf("unknown command %q; run estela-server -h for the list", command)
+	}
 	cfg, err := config.Load(configPath)
 	if err != nil {
 		return err
 	}
-	switch command {
-	case "plugins":
+	if command == "plugins" {
 		return ListPlugins(ctx, cfg.PluginDirs, log, os.Stdout)
-	case "migrate", "worker", "api", "all":
-	default:
-		return fmt.Errorf("unknown command %q; run estela-server -h for the list", command)
 	}
 	a, err := Open(ctx, cfg, log)
 	if err != nil {

@@ -67,3 +67,19 @@ func parseDuration(s string) (int64, error) {
 	}
 	return micros, nil
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// atoiOr parses a decimal integer, or returns def.
+func atoiOr(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// equalFold compares e-mail addresses without regard to case.
+func equalFold(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/estela-go/estela-go/core/internal/lifecycle"
+	"github.com/estela-go/estela-go/core/internal/livestats"
 	"github.com/estela-go/estela-go/core/internal/store"
 )
 
@@ -102,7 +103,7 @@ func (s *Server) statsData(r *http.Request, job *store.Job) (any, error) {
 			return nil, err
 		}
 		if len(stats) > 0 {
-			results = append(results, stats)
+			results = append(results, livestats.Decode(stats))
 		}
 	} else {
 		stats, err := s.store.JobStats(r.Context(), job.JID)

@@ -42,6 +42,15 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	out, err := s.jobDTOs(r, jobs)
+	if err != nil {
+		return nil, err
+	}
+	return envelope(r, page, count, out)
+}
+
+// jobDTOs renders jobs with their env vars, loaded in one query.
+func (s *Server) jobDTOs(r *http.Request, jobs []store.Job) ([]jobDTO, error) {
 	ids := make([]int64, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.JID
@@ -54,7 +63,7 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	for i := range jobs {
 		out[i] = jobToDTO(&jobs[i], vars[jobs[i].JID])
 	}
-	return envelope(r, page, count, out)
+	return out, nil
 }
 
 func readJobFilter(r *http.Request) (store.JobFilter, error) {
@@ -256,6 +265,9 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 	s.afterStatusChange(r.Context(), updated, job.Status)
+	if updated.Status == lifecycle.Running {
+		s.overlayLiveStats(r.Context(), updated)
+	}
 	return jobUpdateDTO(updated), nil
 }
 
@@ -340,6 +352,9 @@ func (s *Server) stopJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 	job, actor, err := s.jobFor(r, actRun)
 	if err != nil {
 		return nil, err
+	}
+	if job.Status == lifecycle.Stopped {
+		return jobUpdateDTO(job), nil
 	}
 	if err := lifecycle.Check(job.Status, lifecycle.Stopped, actor); err != nil {
 		return nil, errMessage(http.StatusBadRequest, transitionMessage(err))

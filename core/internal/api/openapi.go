@@ -264,8 +264,11 @@ func schemaName(t reflect.Type) string {
 		if i := strings.LastIndex(arg, "."); i >= 0 {
 			arg = arg[i+1:]
 		}
-		if base == "pageOf" {
+		switch base {
+		case "pageOf":
 			return upperFirst(strings.TrimSuffix(arg, "DTO")) + "Page"
+		case "countedPage":
+			return upperFirst(strings.TrimSuffix(arg, "DTO")) + "List"
 		}
 		return upperFirst(base) + upperFirst(arg)
 	}

@@ -65,6 +65,10 @@ var (
 		{"page", "page number, from 1", map[string]any{"type": "integer", "minimum": 1}},
 		{"page_size", "results per page, at most 100", map[string]any{"type": "integer", "minimum": 1, "maximum": 100}},
 	}
+	shortPageQuery = []param{
+		{"page", "page number, from 1", map[string]any{"type": "integer", "minimum": 1}},
+		{"page_size", "results per page, 1 to 100, default 10", map[string]any{"type": "integer", "minimum": 1, "maximum": 100}},
+	}
 	searchQuery    = param{"search", "case-insensitive substring of the name", map[string]any{"type": "string"}}
 	jobFilterQuery = []param{
 		{"status", "only jobs with this status", map[string]any{"type": "string", "enum": jobStatuses}},

@@ -116,6 +116,10 @@ func (s *Server) projectRoutes() []route {
 		{http.MethodGet, "/api/projects", token, s.listProjects, doc{summary: "List the projects the caller is a member of", tag: "projects", response: pageOf[projectDTO]{}, query: append(pageQuery, searchQuery)}},
 		{http.MethodPost, "/api/projects", token, s.createProject, doc{summary: "Create a project owned by the caller", tag: "projects", request: projectCreateRequest{}, response: projectDTO{}, status: http.StatusCreated}},
 		{http.MethodGet, projectPath, token, s.getProject, doc{summary: "Read a project", tag: "projects", response: projectDTO{}}},
+		{http.MethodPut, projectPath, token, s.updateProject, doc{summary: "Update a project: name, framework, env vars, data persistence or one member", tag: "projects", request: projectUpdateRequest{}, response: projectUpdatedDTO{}}},
+		{http.MethodPatch, projectPath, token, s.updateProject, doc{summary: "Same as PUT: only the fields sent change", tag: "projects", request: projectUpdateRequest{}, response: projectUpdatedDTO{}}},
+		{http.MethodDelete, projectPath, token, s.deleteProject, doc{summary: "Delete a project (owner only)", tag: "projects"}},
+		{http.MethodGet, projectPath + "/jobs", token, s.listProjectJobs, doc{summary: "List every job of a project, newest first", tag: "projects", response: countedPage[jobDTO]{}, query: shortPageQuery}},
 	}
 }
 
@@ -131,6 +135,8 @@ func (s *Server) spiderRoutes() []route {
 	return []route{
 		{http.MethodGet, projectPath + "/spiders", token, s.listSpiders, doc{summary: "List a project's spiders", tag: "spiders", response: pageOf[spiderDTO]{}, query: append(pageQuery, searchQuery)}},
 		{http.MethodGet, spiderPath, token, s.getSpider, doc{summary: "Read a spider", tag: "spiders", response: spiderDTO{}}},
+		{http.MethodPut, spiderPath, token, s.updateSpider, doc{summary: "Set a spider's env vars and data persistence", tag: "spiders", request: spiderUpdateRequest{}, response: spiderUpdatedDTO{}}},
+		{http.MethodPatch, spiderPath, token, s.updateSpider, doc{summary: "Same as PUT: only the fields sent change", tag: "spiders", request: spiderUpdateRequest{}, response: spiderUpdatedDTO{}}},
 	}
 }
 

@@ -2,8 +2,6 @@ package api
 
 // Route groups that other files fill in.
 
-func (s *Server) cronRoutes() []route { return nil }
-
 func (s *Server) statsRoutes() []route { return nil }
 
 func (s *Server) socialRoutes() []route { return nil }

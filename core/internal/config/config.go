@@ -34,6 +34,8 @@ type Config struct {
 	Worker      *Worker      `hcl:"worker,block"`
 	Engine      *PluginBlock `hcl:"engine,block"`
 	Credentials *PluginBlock `hcl:"credentials,block"`
+	// Accounts holds self-registration and account e-mail settings.
+	Accounts *Accounts `hcl:"accounts,block"`
 }
 
 // Worker holds the settings of the background worker.
@@ -87,6 +89,9 @@ func Load(path string) (*Config, error) {
 	}
 	c.applyEnv()
 	c.applyDefaults()
+	if err := c.resolveAccounts(); err != nil {
+		return nil, err
+	}
 	return &c, c.validate()
 }
 

@@ -138,7 +138,7 @@ func (s *Service) flushStats(ctx context.Context, job *store.Job, update *store.
 	c := livestats.CountersOf(stats)
 	update.ItemCount, update.RequestCount = &c.ItemCount, &c.RequestCount
 	update.TotalResponseBytes, update.LifespanMicros = &c.TotalResponseBytes, &c.LifespanMicros
-	if raw, err := json.Marshal(stats); err == nil {
+	if raw, err := json.Marshal(livestats.Decode(stats)); err == nil {
 		if err := s.store.SaveJobStats(ctx, job.JID, raw); err != nil {
 			s.log.Warn("save live stats", "jid", job.JID, "error", err)
 		}
@@ -166,6 +166,11 @@ func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, acti
 		if err == nil && !lifecycle.Terminal(job.Status) {
 			continue
 		}
+		if err == nil && job.Status == lifecycle.Stopped && time.Since(job.StatusChanged) < 2*s.settings.StopGrace {
+			// The stop request is still in its grace period; a second stop would kill the job
+			// before it flushed its data.
+			continue
+		}
 		s.log.Info("stopping engine job of an ended job", "name", j.Name)
 		s.stopOnEngine(ctx, j.Name)
 	}
@@ -184,9 +189,8 @@ func (s *Service) StopJob(ctx context.Context, job *store.Job, previous string) 
 			}
 		}
 	}
-	if err := s.store.DeleteJobTokens(ctx, job.JID); err != nil {
-		s.log.Warn("revoke job token", "jid", job.JID, "error", err)
-	}
+	// The job token stays usable for store.JobTokenGrace, so the job can send the data it
+	// buffered while it shuts down.
 	if previous != lifecycle.InQueue {
 		s.stopOnEngine(ctx, job.Name())
 	}

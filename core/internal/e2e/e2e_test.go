@@ -334,13 +334,14 @@ func slowSite(t *testing.T) (*httptest.Server, chan struct{}) {
 		default:
 			close(release)
 		}
+		site.CloseClientConnections()
 		site.Close()
 	})
 	return site, release
 }
 
 func TestStopRunningJob(t *testing.T) {
-	site, _ := slowSite(t)
+	site, release := slowSite(t)
 	p := startPlatform(t)
 	pid, spiders := deployedProject(t, p)
 	jid := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
@@ -355,6 +356,8 @@ func TestStopRunningJob(t *testing.T) {
 	if code := p.patchForm(path, url.Values{"status": {"STOPPED"}}, &stopped); code != http.StatusOK {
 		t.Fatalf("stop job: status %d", code)
 	}
+	// Scrapy finishes the downloads in flight before it closes the spider.
+	close(release)
 	recordFile := filepath.Join(p.dataDir, "engine", "jobs", stopped.Name+".json")
 	waitFor(t, time.Minute, "the job process to end", func() bool { return !processAlive(t, recordFile) })
 	job := waitForStatus(t, p, path, 10*time.Second, "STOPPED")
@@ -364,6 +367,21 @@ func TestStopRunningJob(t *testing.T) {
 	}
 	if job.JobStatus != "STOPPED" {
 		t.Errorf("job status = %s after stop and process exit, want STOPPED", job.JobStatus)
+	}
+	// The job shuts down gracefully and its last data still arrives.
+	var stats struct {
+		Results []map[string]any `json:"results"`
+	}
+	waitFor(t, 30*time.Second, "the stopped job's final stats", func() bool {
+		p.get(path+"/data?type=stats", &stats)
+		return len(stats.Results) == 1 && stats.Results[0]["finish_reason"] != nil
+	})
+	if reason := stats.Results[0]["finish_reason"]; reason != "shutdown" {
+		t.Errorf("stopped job finish_reason = %v, want shutdown", reason)
+	}
+	logs := readAll(t, p, path+"/data?type=logs&page_size=100")
+	if !strings.Contains(string(bytesJoin(logs)), "shutting down gracefully") {
+		t.Errorf("stopped job logs lack the graceful shutdown line")
 	}
 }
 
@@ -416,4 +434,13 @@ func processAlive(t *testing.T, recordFile string) bool {
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(rec.PID) + "/stat")
 	return err == nil && !strings.Contains(string(stat), ") Z ")
+}
+
+func bytesJoin(raw []json.RawMessage) []byte {
+	var out []byte
+	for _, r := range raw {
+		out = append(out, r...)
+		out = append(out, '\n')
+	}
+	return out
 }

@@ -89,6 +89,9 @@ func startPlatform(t *testing.T) *platform {
 		<-done
 		<-done
 		a.Close()
+		if t.Failed() {
+			logJobOutput(t, filepath.Join(dataDir, "engine", "jobs"))
+		}
 	})
 	return &platform{t: t, base: base, dataDir: dataDir, dbURL: dbURL}
 }
@@ -224,4 +227,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, check func() bool
 
 func jobPath(pid string, sid, jid int64) string {
 	return fmt.Sprintf("/api/projects/%s/spiders/%d/jobs/%d", pid, sid, jid)
+}
+
+// logJobOutput adds the output of every job process to a failed test's log.
+func logJobOutput(t *testing.T, dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, f := range files {
+		out, err := os.ReadFile(f)
+		if err == nil {
+			t.Logf("output of %s:\n%s", filepath.Base(f), out)
+		}
+	}
 }

@@ -4,6 +4,7 @@ package livestats
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -84,4 +85,20 @@ func float(s string) float64 {
 		return 0
 	}
 	return f
+}
+
+// Decode turns a stats hash into the stats document it stands for: estela-crawl writes every
+// value JSON-encoded, so numbers become numbers and quoted strings plain strings. A value that
+// is not JSON is kept as the string it is.
+func Decode(stats map[string]string) map[string]any {
+	out := make(map[string]any, len(stats))
+	for k, raw := range stats {
+		var v any
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			out[k] = raw
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }

@@ -24,3 +24,16 @@ func TestCountersOf(t *testing.T) {
 		t.Errorf("CountersOf of garbage (-want +got):\n%s", diff)
 	}
 }
+
+func TestDecode(t *testing.T) {
+	t.Parallel()
+	got := Decode(map[string]string{
+		"item_scraped_count": "12",
+		"start_time":         `"2026-12-04T20:31:46"`,
+		"finish_reason":      "not json",
+	})
+	want := map[string]any{"item_scraped_count": float64(12), "start_time": "2026-12-04T20:31:46", "finish_reason": "not json"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Decode (-want +got):\n%s", diff)
+	}
+}

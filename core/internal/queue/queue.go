@@ -26,6 +26,9 @@ type Handlers interface {
 	DispatchJob(ctx context.Context, jid int64) error
 	BuildDeploy(ctx context.Context, did int64) error
 	Reconcile(ctx context.Context) error
+	// FireCron creates the jobs of due cron jobs. Every worker calls it at once, so it must let
+	// concurrent calls split the work without creating a run twice.
+	FireCron(ctx context.Context) error
 }
 
 // Queue enqueues tasks and runs workers on one Redis namespace.
@@ -95,7 +98,9 @@ func (q *Queue) EnqueueBuild(did int64) error {
 type WorkerOptions struct {
 	Concurrency    uint
 	ReconcileEvery time.Duration
-	Logger         hclog.Logger
+	// CronEvery is how often the worker fires due cron jobs; 1 s when zero.
+	CronEvery time.Duration
+	Logger    hclog.Logger
 }
 
 // Run processes tasks until ctx is done, then waits for running tasks to end.
@@ -124,10 +129,50 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	pool.PeriodicallyEnqueue(fmt.Sprintf("@every %ds", int(opts.ReconcileEvery.Seconds())), TaskReconcile)
 
 	pool.Start()
+	cronDone := make(chan struct{})
+	go func() {
+		defer close(cronDone)
+		fireCronEvery(ctx, log, opts.CronEvery, h.FireCron)
+	}()
 	log.Info("worker started", "concurrency", opts.Concurrency, "namespace", q.namespace)
 	<-ctx.Done()
 	pool.Stop()
+	<-cronDone
 	log.Info("worker stopped")
+}
+
+// fireCronEvery calls fire on every tick until ctx is done. The ticks run in each worker
+// process rather than as a gocraft/work periodic task, which would reach only one worker per
+// tick: with every worker firing at once, a minute with many due cron jobs is split among them.
+// Calls never overlap: the ticks that come while one runs collapse into one. A run of failures
+// is logged at its first failure and then once a minute.
+func fireCronEvery(ctx context.Context, log hclog.Logger, every time.Duration, fire func(context.Context) error) {
+	if every <= 0 {
+		every = time.Second
+	}
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	var failures int
+	var lastLogged time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		err := fire(ctx)
+		switch {
+		case err == nil && failures > 0:
+			log.Info("firing cron jobs works again", "failures", failures)
+			failures = 0
+		case err != nil && ctx.Err() == nil:
+			failures++
+			if failures == 1 || time.Since(lastLogged) >= time.Minute {
+				log.Error("fire cron jobs", "failures", failures, "error", err)
+				lastLogged = time.Now()
+			}
+		}
+	}
 }
 
 // RunReconcileNow enqueues one reconcile at once, so a fresh worker does not wait a period.

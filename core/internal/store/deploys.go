@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-pg/pg/v10"
 )
@@ -118,4 +119,54 @@ func (s *Store) LatestArtifact(ctx context.Context, sid int64) (*Deploy, error) 
 func (s *Store) DeleteDeploy(ctx context.Context, did int64) error {
 	_, err := s.db.ExecContext(ctx, "DELETE FROM deploys WHERE did = ?", did)
 	return mapError("delete deploy", err)
+}
+
+// ReportDeploy records the result a build reports: from BUILDING to SUCCESS with its spiders,
+// or to FAILURE or CANCELED with a reason. Reporting the status the deploy already has changes
+// nothing; any other change of a finished deploy gives ErrConflict.
+func (s *Store) ReportDeploy(ctx context.Context, did int64, status string, spiders []string, reason string) error {
+	d, err := s.DeployByID(ctx, did)
+	if err != nil {
+		return err
+	}
+	switch {
+	case d.Status == status:
+		return nil
+	case d.Status != DeployBuilding:
+		return fmt.Errorf("report deploy %d: it already ended with %s: %w", did, d.Status, ErrConflict)
+	case status == DeploySuccess:
+		return s.SucceedDeploy(ctx, did, d.ArtifactRef, spiders)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE deploys SET status = ?, error_reason = ?, finished = now()
+		WHERE did = ? AND status = ?`, status, reason, did, DeployBuilding)
+	if err != nil {
+		return mapError("report deploy", err)
+	}
+	if res.RowsAffected() == 0 {
+		return fmt.Errorf("report deploy %d: %w", did, ErrConflict)
+	}
+	return nil
+}
+
+// StartImageBuild records that the engine builds the deploy's image under artifactRef. It
+// returns ErrConflict when a build already started or the deploy is no longer BUILDING.
+func (s *Store) StartImageBuild(ctx context.Context, did int64, artifactRef string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE deploys SET artifact_ref = ?, build_started = now()
+		WHERE did = ? AND status = ? AND build_started IS NULL`, artifactRef, did, DeployBuilding)
+	if err != nil {
+		return mapError("start image build", err)
+	}
+	if res.RowsAffected() == 0 {
+		return fmt.Errorf("start image build of deploy %d: %w", did, ErrConflict)
+	}
+	return nil
+}
+
+// StaleImageBuilds returns the ids of deploys whose image build started before the given time
+// and never reported.
+func (s *Store) StaleImageBuilds(ctx context.Context, before time.Time) ([]int64, error) {
+	var ids []int64
+	_, err := s.db.QueryContext(ctx, pg.Scan(pg.Array(&ids)), `SELECT coalesce(array_agg(did ORDER BY did), '{}')
+		FROM deploys WHERE status = ? AND build_started < ?`, DeployBuilding, before)
+	return ids, mapError("list stale builds", err)
 }

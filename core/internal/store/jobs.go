@@ -227,11 +227,11 @@ func (s *Store) QueuedJobIDs(ctx context.Context, before time.Time, limit int) (
 }
 
 // BuildingDeployIDs returns the ids of deploys still BUILDING that were created before the
-// given time.
+// given time and whose image build has not started.
 func (s *Store) BuildingDeployIDs(ctx context.Context, before time.Time) ([]int64, error) {
 	var ids []int64
 	_, err := s.db.QueryContext(ctx, pg.Scan(pg.Array(&ids)), `SELECT coalesce(array_agg(did ORDER BY did), '{}')
-		FROM deploys WHERE status = ? AND created < ?`, DeployBuilding, before)
+		FROM deploys WHERE status = ? AND created < ? AND build_started IS NULL`, DeployBuilding, before)
 	return ids, mapError("list building deploys", err)
 }
 

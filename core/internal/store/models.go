@@ -98,6 +98,7 @@ type Deploy struct {
 	SpidersCount int        `pg:"spiders_count"`
 	Created      time.Time  `pg:"created,default:now()"`
 	Finished     *time.Time `pg:"finished"`
+	BuildStarted *time.Time `pg:"build_started"`
 }
 
 // Arg is a spider argument, passed as `-a name=value`.

@@ -114,3 +114,124 @@ func (s *Store) CreateEnvVar(ctx context.Context, ev *EnvVar) error {
 	_, err := s.db.ModelContext(ctx, ev).Returning("*").Insert()
 	return mapError("create env var", err)
 }
+
+// ProjectUpdate is a set of optional changes to a project, applied in one transaction.
+type ProjectUpdate struct {
+	Name      *string
+	Framework *string
+	EnvVars   *[]EnvVar
+	// DataStatus and DataExpiryDays change the default persistence of new spiders and, with
+	// ApplyToSpiders, of every existing spider too.
+	DataStatus     *string
+	DataExpiryDays int
+	ApplyToSpiders bool
+	Member         *MemberChange
+}
+
+// MemberChange adds, removes or changes one member, found by e-mail.
+type MemberChange struct {
+	Email  string
+	Action string // add, remove or update
+	Role   string
+}
+
+// ErrNoSuchUser is returned when a member change names an unknown e-mail.
+var ErrNoSuchUser = fmt.Errorf("user does not exist: %w", ErrNotFound)
+
+// ErrOwnerRole is returned when a change would remove or demote the owner other than by
+// transferring ownership.
+var ErrOwnerRole = fmt.Errorf("the owner's role cannot be changed: %w", ErrConflict)
+
+// UpdateProject applies an update in one transaction: either all of it is stored or none.
+func (s *Store) UpdateProject(ctx context.Context, pid string, u ProjectUpdate) error {
+	return s.inTx(ctx, func(tx *pg.Tx) error {
+		q := tx.ModelContext(ctx, (*Project)(nil)).Where("pid = ?", pid).Set("last_modified = now()")
+		if u.Name != nil {
+			q = q.Set("name = ?", *u.Name)
+		}
+		if u.Framework != nil {
+			q = q.Set("framework = ?", *u.Framework)
+		}
+		if u.DataStatus != nil {
+			q = q.Set("data_status = ?, data_expiry_days = ?", *u.DataStatus, u.DataExpiryDays)
+		}
+		if _, err := q.Update(); err != nil {
+			return mapError("update project", err)
+		}
+		if u.DataStatus != nil && u.ApplyToSpiders {
+			if _, err := tx.ExecContext(ctx, "UPDATE spiders SET data_status = ?, data_expiry_days = ? WHERE project_id = ?",
+				*u.DataStatus, u.DataExpiryDays, pid); err != nil {
+				return mapError("update spiders persistence", err)
+			}
+		}
+		if u.EnvVars != nil {
+			if err := SyncEnvVars(ctx, tx, EnvVarOwner{ProjectID: pid}, *u.EnvVars); err != nil {
+				return err
+			}
+		}
+		if u.Member != nil {
+			return changeMember(ctx, tx, pid, *u.Member)
+		}
+		return nil
+	})
+}
+
+func changeMember(ctx context.Context, tx *pg.Tx, pid string, c MemberChange) error {
+	var userID int64
+	if _, err := tx.QueryOneContext(ctx, pg.Scan(&userID), "SELECT id FROM users WHERE lower(email) = lower(?) ORDER BY id LIMIT 1", c.Email); err != nil {
+		if err == pg.ErrNoRows {
+			return ErrNoSuchUser
+		}
+		return mapError("find member", err)
+	}
+	var current string
+	_, err := tx.QueryOneContext(ctx, pg.Scan(&current), "SELECT role FROM permissions WHERE project_id = ? AND user_id = ? FOR UPDATE", pid, userID)
+	if err != nil && err != pg.ErrNoRows {
+		return mapError("load member", err)
+	}
+	if current == RoleOwner {
+		return ErrOwnerRole
+	}
+	switch c.Action {
+	case "add":
+		if current != "" {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO permissions (user_id, project_id, role) VALUES (?, ?, ?)", userID, pid, c.Role)
+	case "remove":
+		_, err = tx.ExecContext(ctx, "DELETE FROM permissions WHERE project_id = ? AND user_id = ?", pid, userID)
+	case "update":
+		if current == "" {
+			return fmt.Errorf("%s is not a member: %w", c.Email, ErrNotFound)
+		}
+		if c.Role == RoleOwner {
+			// Ownership moves: the old owner stays on as ADMIN.
+			if _, err := tx.ExecContext(ctx, "UPDATE permissions SET role = ? WHERE project_id = ? AND role = ?", RoleAdmin, pid, RoleOwner); err != nil {
+				return mapError("demote owner", err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE permissions SET role = ? WHERE project_id = ? AND user_id = ?", c.Role, pid, userID)
+	default:
+		return fmt.Errorf("unknown member action %q: %w", c.Action, ErrConflict)
+	}
+	return mapError("change member", err)
+}
+
+// DeleteProject soft-deletes a project. Its cron jobs stop firing because the scheduler skips
+// deleted projects.
+func (s *Store) DeleteProject(ctx context.Context, pid string) error {
+	_, err := s.db.ExecContext(ctx, "UPDATE projects SET deleted = true, last_modified = now() WHERE pid = ?", pid)
+	return mapError("delete project", err)
+}
+
+// ListProjectJobs returns one page of every job of a project, newest first, and the count.
+func (s *Store) ListProjectJobs(ctx context.Context, pid string, page Page) ([]Job, int, error) {
+	var count int
+	if _, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT count(*) FROM jobs WHERE project_id = ?", pid); err != nil {
+		return nil, 0, mapError("count jobs", err)
+	}
+	var jobs []Job
+	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
+		WHERE j.project_id = ? ORDER BY j.jid DESC OFFSET ? LIMIT ?`, pid, page.Offset, page.Limit)
+	return jobs, count, mapError("list project jobs", err)
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 
 	"github.com/go-pg/pg/v10"
 )
@@ -49,10 +50,11 @@ func (s *Store) TouchLogin(ctx context.Context, userID int64) error {
 	return mapError("record login", err)
 }
 
-// Principal is who a token acts for: a user, or a single job.
+// Principal is who a token acts for: a user, a single job, or a single deploy's build.
 type Principal struct {
-	User  *User
-	JobID int64
+	User     *User
+	JobID    int64
+	DeployID int64
 }
 
 // NewTokenKey returns a random 40-hex-digit key, the shape estela clients expect.
@@ -95,15 +97,19 @@ func (s *Store) createToken(ctx context.Context, db pg.DBI, column string, owner
 // inactive users give ErrNotFound.
 func (s *Store) Authenticate(ctx context.Context, key string) (*Principal, error) {
 	var row struct {
-		UserID *int64
-		JobID  *int64
+		UserID   *int64
+		JobID    *int64
+		DeployID *int64
 	}
-	_, err := s.db.QueryOneContext(ctx, &row, "SELECT user_id, job_id FROM tokens WHERE key_hash = ?", hashKey(key))
+	_, err := s.db.QueryOneContext(ctx, &row, "SELECT user_id, job_id, deploy_id FROM tokens WHERE key_hash = ?", hashKey(key))
 	if err != nil {
 		return nil, mapError("authenticate", err)
 	}
 	if row.JobID != nil {
-		return &Principal{JobID: *row.JobID}, nil
+		return s.jobPrincipal(ctx, *row.JobID)
+	}
+	if row.DeployID != nil {
+		return &Principal{DeployID: *row.DeployID}, nil
 	}
 	u, err := s.UserByID(ctx, *row.UserID)
 	if err != nil {
@@ -113,6 +119,35 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*Principal, error
 		return nil, fmt.Errorf("authenticate: user inactive: %w", ErrNotFound)
 	}
 	return &Principal{User: u}, nil
+}
+
+// CreateDeployToken makes a token that may only fetch one deploy's archive and report its
+// result.
+func (s *Store) CreateDeployToken(ctx context.Context, deployID int64) (string, error) {
+	return s.createToken(ctx, s.db, "deploy_id", deployID)
+}
+
+// DeleteDeployTokens revokes every token of a deploy.
+func (s *Store) DeleteDeployTokens(ctx context.Context, deployID int64) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM tokens WHERE deploy_id = ?", deployID)
+	return mapError("delete deploy tokens", err)
+}
+
+// JobTokenGrace is how long a job token keeps working after its job ended, so that a stopped
+// or failed job can still send the data it buffered while it shuts down.
+const JobTokenGrace = 10 * time.Minute
+
+func (s *Store) jobPrincipal(ctx context.Context, jid int64) (*Principal, error) {
+	var usable bool
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&usable), `SELECT status NOT IN (?, ?, ?) OR status_changed > now() - ?::interval
+		FROM jobs WHERE jid = ?`, JobCompleted, JobError, JobStopped, fmt.Sprintf("%d seconds", int(JobTokenGrace.Seconds())), jid)
+	if err != nil {
+		return nil, mapError("authenticate job token", err)
+	}
+	if !usable {
+		return nil, fmt.Errorf("authenticate: job %d ended: %w", jid, ErrNotFound)
+	}
+	return &Principal{JobID: jid}, nil
 }
 
 // DeleteJobTokens revokes every token of a job.
