@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"reflect"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	batchlisters "k8s.io/client-go/listers/batch/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/estela-go/estela-go/sdk/engine"
+)
+
+// watchBuffer is how many changes wait between the informers and send.
+// When it is full, the informers keep queueing in their own buffers.
+const watchBuffer = 256
+
+// jobChange names a Job whose status may have changed. Deleted carries the
+// last state of a deleted Job.
+type jobChange struct {
+	name    string
+	deleted *batchv1.Job
+}
+
+// jobWatch turns informer events into JobEvents for one WatchJobs call.
+type jobWatch struct {
+	engine *kubeEngine
+	want   map[string]string
+	jobs   batchlisters.JobNamespaceLister
+	pods   corelisters.PodNamespaceLister
+	// sent holds the last status sent per job, to skip repeats.
+	sent map[string]engine.JobStatus
+}
+
+// WatchJobs runs informers on the Jobs and pods selected by req.Labels and
+// sends a JobEvent whenever a job's status changes: first one per existing
+// job, once both caches are filled, then one per change. A pod change
+// counts as a change of its Job. It returns nil when ctx ends and the error
+// of send when send fails.
+func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest, send func(engine.JobEvent) error) error {
+	s, client, err := e.current()
+	if err != nil {
+		return err
+	}
+	if err := validateLabelKeys(req.Labels); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sel := selector(req.Labels).String()
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithNamespace(s.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
+	defer factory.Shutdown()
+	jobInformer := factory.Batch().V1().Jobs()
+	podInformer := factory.Core().V1().Pods()
+	changes := make(chan jobChange, watchBuffer)
+	if err := addHandlers(ctx, jobInformer.Informer(), podInformer.Informer(), changes); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), jobInformer.Informer().HasSynced, podInformer.Informer().HasSynced) {
+		return nil
+	}
+	e.logger.Debug("watching jobs", "selector", sel)
+	w := &jobWatch{
+		engine: e,
+		want:   req.Labels,
+		jobs:   jobInformer.Lister().Jobs(s.Namespace),
+		pods:   podInformer.Lister().Pods(s.Namespace),
+		sent:   map[string]engine.JobStatus{},
+	}
+	return w.run(ctx, changes, send)
+}
+
+// addHandlers sends the name of every changed Job, and of the Job of every
+// changed pod, to changes.
+func addHandlers(ctx context.Context, jobInformer, podInformer cache.SharedIndexInformer, changes chan<- jobChange) error {
+	push := func(change jobChange) {
+		if change.name == "" {
+			return
+		}
+		select {
+		case changes <- change:
+		case <-ctx.Done():
+		}
+	}
+	_, err := jobInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { push(jobChange{name: objectName(obj)}) },
+		UpdateFunc: func(_, obj any) { push(jobChange{name: objectName(obj)}) },
+		DeleteFunc: func(obj any) {
+			if job, ok := unwrapDeleted(obj).(*batchv1.Job); ok {
+				push(jobChange{name: job.Name, deleted: job})
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	podChanged := func(obj any) {
+		if pod, ok := unwrapDeleted(obj).(*corev1.Pod); ok {
+			push(jobChange{name: pod.Labels[labelJobName]})
+		}
+	}
+	_, err = podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    podChanged,
+		UpdateFunc: func(_, obj any) { podChanged(obj) },
+		DeleteFunc: podChanged,
+	})
+	return err
+}
+
+func unwrapDeleted(obj any) any {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return tombstone.Obj
+	}
+	return obj
+}
+
+func objectName(obj any) string {
+	if job, ok := obj.(*batchv1.Job); ok {
+		return job.Name
+	}
+	return ""
+}
+
+func (w *jobWatch) run(ctx context.Context, changes <-chan jobChange, send func(engine.JobEvent) error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case change := <-changes:
+			event, ok := w.event(change)
+			if !ok {
+				continue
+			}
+			if err := send(event); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// event returns the JobEvent for a change, or false when there is nothing
+// new to send.
+func (w *jobWatch) event(change jobChange) (engine.JobEvent, bool) {
+	if change.deleted != nil {
+		return w.deletedEvent(change.deleted)
+	}
+	job, err := w.jobs.Get(change.name)
+	if err != nil {
+		return engine.JobEvent{}, false // deleted meanwhile: its delete event follows
+	}
+	status := jobStatus(job, w.podsOf(change.name))
+	if !containsLabels(status.Labels, w.want) {
+		return engine.JobEvent{}, false
+	}
+	if last, ok := w.sent[status.Name]; ok && reflect.DeepEqual(last, status) {
+		return engine.JobEvent{}, false
+	}
+	w.sent[status.Name] = status
+	return engine.JobEvent{Job: status}, true
+}
+
+// deletedEvent returns the final event of a deleted Job. A live job
+// deleted by StopJob is STOPPED; one deleted by someone else is STOPPED
+// with a reason saying so.
+func (w *jobWatch) deletedEvent(job *batchv1.Job) (engine.JobEvent, bool) {
+	if _, ok := w.sent[job.Name]; !ok {
+		return engine.JobEvent{}, false
+	}
+	delete(w.sent, job.Name)
+	status := jobStatus(job, w.podsOf(job.Name))
+	if stopped, ok := w.engine.stopped.get(job.Name, w.engine.now()); ok {
+		status = stopped
+	} else if !status.State.Final() {
+		status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonDeletedElsewhere, w.engine.now()
+	}
+	return engine.JobEvent{Job: status, Deleted: true}, true
+}
+
+func (w *jobWatch) podsOf(name string) []corev1.Pod {
+	pods, err := w.pods.List(labels.SelectorFromSet(labels.Set{labelJobName: name}))
+	if err != nil {
+		return nil
+	}
+	out := make([]corev1.Pod, 0, len(pods))
+	for _, pod := range pods {
+		out = append(out, *pod)
+	}
+	return out
+}
