@@ -128,6 +128,12 @@ func (s *Server) deployRoutes() []route {
 		{http.MethodGet, projectPath + "/deploys", token, s.listDeploys, doc{summary: "List a project's deploys, newest first", tag: "deploys", response: pageOf[deployDTO]{}, query: pageQuery}},
 		{http.MethodPost, projectPath + "/deploys", token, s.createDeploy, doc{summary: "Upload a project archive and prepare it", tag: "deploys", request: deployUploadRequest{}, encodings: []string{"multipart/form-data"}, response: deployCreatedDTO{}, status: http.StatusCreated}},
 		{http.MethodGet, projectPath + "/deploys/{did:[0-9]+}", token, s.getDeploy, doc{summary: "Read a deploy", tag: "deploys", response: deployDTO{}}},
+		{http.MethodPut, projectPath + "/deploys/{did:[0-9]+}", token, s.reportDeploy, doc{summary: "Report a build's result (the deploy's token or a superuser)", tag: "deploys", request: deployReportRequest{}, response: deployReportedDTO{}}},
+		{http.MethodPatch, projectPath + "/deploys/{did:[0-9]+}", token, s.reportDeploy, doc{summary: "Same as PUT", tag: "deploys", request: deployReportRequest{}, response: deployReportedDTO{}}},
+		{http.MethodDelete, projectPath + "/deploys/{did:[0-9]+}", token, s.deleteDeploy, doc{summary: "Delete a deploy and its archive (ADMIN)", tag: "deploys"}},
+		{http.MethodPost, projectPath + "/deploys/{did:[0-9]+}/cancel", token, s.cancelDeploy, doc{summary: "Cancel a deploy that is still building", tag: "deploys", response: deployDTO{}}},
+		{http.MethodGet, projectPath + "/deploys/{did:[0-9]+}/logs", token, s.deployLogs, doc{summary: "Why a deploy failed", tag: "deploys", response: deployLogsDTO{}}},
+		{http.MethodGet, projectPath + "/deploys/{did:[0-9]+}/archive", token, s.deployArchive, doc{summary: "Download a deploy's project archive (its build, or DEVELOPER)", tag: "deploys", produces: "application/zip"}},
 	}
 }
 

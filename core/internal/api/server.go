@@ -30,6 +30,8 @@ type Dispatcher interface {
 // Archives stores uploaded project archives: the credentials plugin.
 type Archives interface {
 	PutProject(ctx context.Context, req *credentials.PutProjectRequest) (*credentials.PutProjectResponse, error)
+	GetProject(ctx context.Context, req *credentials.GetProjectRequest, w io.Writer) error
+	DeleteProject(ctx context.Context, req *credentials.DeleteProjectRequest) (*credentials.DeleteProjectResponse, error)
 }
 
 // HealthCheck reports whether a dependency works; a nil error means healthy.

@@ -32,6 +32,7 @@ type Config struct {
 	MaxIngestBytes int64 `hcl:"max_ingest_bytes,optional"`
 
 	Worker      *Worker      `hcl:"worker,block"`
+	Images      *Images      `hcl:"images,block"`
 	Engine      *PluginBlock `hcl:"engine,block"`
 	Credentials *PluginBlock `hcl:"credentials,block"`
 	// Accounts holds self-registration and account e-mail settings.
@@ -57,6 +58,16 @@ func (w *Worker) ReconcileInterval() time.Duration {
 // LostJobGrace returns LostJobGraceSeconds as a duration.
 func (w *Worker) LostJobGrace() time.Duration {
 	return time.Duration(w.LostJobGraceSeconds) * time.Second
+}
+
+// Images tells engines that build container images where to push them.
+type Images struct {
+	// Registry is the registry host, such as registry.example.com:5000.
+	Registry string `hcl:"registry,optional"`
+	// Repository is the repository in that registry; each deploy gets the tag estela_<pid>_<did>.
+	Repository string `hcl:"repository,optional"`
+	// BuildTimeoutMinutes is how long a build may take to report before its deploy fails.
+	BuildTimeoutMinutes int `hcl:"build_timeout_minutes,optional"`
 }
 
 // PluginBlock selects a plugin by name and carries its settings.
@@ -131,6 +142,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Worker == nil {
 		c.Worker = &Worker{}
+	}
+	if c.Images == nil {
+		c.Images = &Images{}
+	}
+	if c.Images.Repository == "" {
+		c.Images.Repository = "estela-projects"
+	}
+	if c.Images.BuildTimeoutMinutes == 0 {
+		c.Images.BuildTimeoutMinutes = 60
 	}
 	if c.Worker.Concurrency == 0 {
 		c.Worker.Concurrency = 16

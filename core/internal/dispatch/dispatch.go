@@ -51,6 +51,10 @@ type Settings struct {
 	MaxDispatchAttempts int
 	// StopGrace is how long a stopped job may take to shut down before it is killed.
 	StopGrace time.Duration
+	// Images say where image builds push; engines that run archives ignore them.
+	Images ImageSettings
+	// BuildTimeout is how long an image build may take to report before its deploy fails.
+	BuildTimeout time.Duration
 }
 
 // Service carries out dispatch, builds, stops and reconciles.
@@ -61,6 +65,7 @@ type Service struct {
 	queue    Enqueuer
 	stats    *livestats.Reader
 	settings Settings
+	images   ImageSettings
 	log      hclog.Logger
 }
 
@@ -72,7 +77,10 @@ func New(st *store.Store, eng engine.Engine, creds credentials.Provider, q Enque
 	if settings.StopGrace == 0 {
 		settings.StopGrace = 10 * time.Second
 	}
-	return &Service{store: st, engine: eng, creds: creds, queue: q, stats: stats, settings: settings, log: log.Named("dispatch")}
+	if settings.BuildTimeout == 0 {
+		settings.BuildTimeout = time.Hour
+	}
+	return &Service{store: st, engine: eng, creds: creds, queue: q, stats: stats, settings: settings, images: settings.Images, log: log.Named("dispatch")}
 }
 
 // DispatchJob launches a queued job on the engine. A job that is no longer queued is left
@@ -217,6 +225,9 @@ func (s *Service) BuildDeploy(ctx context.Context, did int64) error {
 	attempts, err := s.store.CountDeployAttempt(ctx, did)
 	if err != nil {
 		return err
+	}
+	if s.buildsImages() {
+		return s.buildImage(ctx, d, attempts)
 	}
 	resp, err := s.prepare(ctx, d)
 	switch {

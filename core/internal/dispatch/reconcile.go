@@ -65,6 +65,16 @@ func (s *Service) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	stale, err := s.store.StaleImageBuilds(ctx, time.Now().Add(-s.settings.BuildTimeout))
+	if err != nil {
+		return err
+	}
+	for _, did := range stale {
+		reason := fmt.Sprintf("the image build did not report its result within %s", s.settings.BuildTimeout)
+		if err := s.failDeploy(ctx, did, reason); err != nil {
+			return err
+		}
+	}
 	for _, did := range building {
 		if err := s.queue.EnqueueBuild(did); err != nil {
 			return err

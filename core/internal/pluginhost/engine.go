@@ -2,9 +2,11 @@ package pluginhost
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/errdefs"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
@@ -113,4 +115,24 @@ func withDefaults(opts Options) Options {
 	}
 	opts.Logger = opts.Logger.Named(opts.Binary.Kind + "." + opts.Binary.Name)
 	return opts
+}
+
+// BuildImage implements engine.ImageBuilder when the plugin does, and otherwise returns an
+// error wrapping errdefs.ErrUnimplemented.
+func (e *Engine) BuildImage(ctx context.Context, req *engine.BuildImageRequest) (*engine.BuildImageResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*engine.BuildImageResponse, error) {
+		builder, ok := impl.(engine.ImageBuilder)
+		if !ok {
+			return nil, fmt.Errorf("engine plugin %q cannot build images: %w", e.inst.opts.Binary.Name, errdefs.ErrUnimplemented)
+		}
+		return builder.BuildImage(ctx, req)
+	})
+}
+
+// Capabilities returns the optional features the plugin listed when it started.
+func (e *Engine) Capabilities() []string {
+	if info := e.inst.Info(); info != nil {
+		return info.Capabilities
+	}
+	return nil
 }
