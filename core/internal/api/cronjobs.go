@@ -21,7 +21,7 @@ const (
 	cronJobPath  = cronJobsPath + "/{cjid:[0-9]+}"
 )
 
-// invalidSchedule is estela's message for a bad schedule; clients show it as it is.
+// invalidSchedule is estela's message for a bad schedule. Clients show it unchanged.
 const invalidSchedule = "Value is not a valid cron schedule."
 
 func (s *Server) cronRoutes() []route {
@@ -194,8 +194,8 @@ func (s *Server) listCronJobs(_ http.ResponseWriter, r *http.Request) (any, erro
 }
 
 // listProjectCronJobs lists the live cron jobs of every spider of a project. Like estela, it
-// takes page_size from 1 to 100 (default 10) and answers a bad page or page size with
-// {"error": "Invalid page size parameter."}; a page past the end is empty.
+// takes page_size from 1 to 100 (default 10) and returns 400 {"error": "Invalid page size
+// parameter."} for a bad page or page size. A page past the end is empty.
 func (s *Server) listProjectCronJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	page, err := readCountedPage(r)
 	if err != nil {
@@ -400,7 +400,7 @@ func envVarNamed(vars []store.EnvVar, name string) (store.EnvVar, bool) {
 	return store.EnvVar{}, false
 }
 
-// updateCronJob applies the fields a PUT or PATCH names; estela-cli sends them form-encoded.
+// updateCronJob applies the fields a PUT or PATCH names. estela-cli sends them form-encoded.
 // A new schedule, or enabling a disabled cron job, sets its next run from now.
 func (s *Server) updateCronJob(w http.ResponseWriter, r *http.Request) (any, error) {
 	c, err := s.cronJobFor(r, actRun)
@@ -445,7 +445,7 @@ func (s *Server) readCronJobUpdate(ctx context.Context, f *fields, c *store.Cron
 		u.Schedule = &schedule
 		u.NextRun = nextRun(f, schedule)
 	}
-	if req.Status != nil && *req.Status == store.CronActive && c.Status != store.CronActive && u.NextRun == nil {
+	if req.Status != nil && *req.Status == store.CronActive && c.Status != store.CronActive && req.Schedule == nil {
 		u.NextRun = nextRun(f, schedule)
 	}
 	readCronDataStatus(f, c, req, &u)

@@ -7,8 +7,7 @@ import (
 )
 
 // FireCron creates and enqueues a job for every cron job that is due. Every worker calls it
-// every few seconds; the scheduler lets concurrent calls split the due cron jobs and never
-// creates a run twice.
+// every second, and concurrent calls split the due cron jobs without creating a run twice.
 func (s *Service) FireCron(ctx context.Context) error {
 	fired, err := scheduler.New(s.store, s.queue, scheduler.Options{}, s.log).Fire(ctx)
 	if fired > 0 {

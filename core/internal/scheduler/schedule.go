@@ -6,6 +6,8 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,13 +36,17 @@ func Parse(expr string) (Schedule, error) {
 	if len(fields) != 5 {
 		return Schedule{}, fmt.Errorf("%w %q: want 5 fields, got %d", ErrInvalidSchedule, expr, len(fields))
 	}
-	// robfig/cron v3.0.1 panics on a "TZ=" prefix without a space, and its parser reads
-	// prefixes and descriptors; allowing only field characters keeps both out.
+	// robfig/cron v3.0.1 panics on a "TZ=" prefix without a space, and its parser also reads
+	// descriptors such as @daily. Allowing only field characters keeps both out.
 	for _, f := range fields {
 		if strings.Trim(f, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ*?,-/") != "" {
 			return Schedule{}, fmt.Errorf("%w %q: field %q has a character cron does not use", ErrInvalidSchedule, expr, f)
 		}
+		if slices.Contains(strings.Split(f, ","), "") {
+			return Schedule{}, fmt.Errorf("%w %q: field %q has an empty list item", ErrInvalidSchedule, expr, f)
+		}
 	}
+	fields[4] = sundayAsZero(fields[4])
 	parsed, err := parser.Parse(strings.Join(fields, " "))
 	if err != nil {
 		return Schedule{}, fmt.Errorf("%w %q: %v", ErrInvalidSchedule, expr, err)
@@ -55,6 +61,36 @@ func Parse(expr string) (Schedule, error) {
 		return Schedule{}, fmt.Errorf("%w %q: it never fires", ErrInvalidSchedule, expr)
 	}
 	return s, nil
+}
+
+// sundayAsZero rewrites the day-of-week 7, which Vixie cron and croniter read as Sunday, to
+// the 0 that robfig/cron accepts: "7" becomes "0", and a range ending at 7 ends at 6 and adds
+// 0 when its step reaches 7. Other items are left for the parser to check.
+func sundayAsZero(field string) string {
+	items := strings.Split(field, ",")
+	for i, item := range items {
+		rng, stepText, hasStep := strings.Cut(item, "/")
+		start, end, isRange := strings.Cut(rng, "-")
+		step, err := strconv.Atoi(stepText)
+		switch {
+		case item == "7":
+			items[i] = "0"
+		case !isRange || end != "7" || (hasStep && (err != nil || step < 1)):
+		default:
+			from, err := strconv.Atoi(start)
+			if err != nil || from > 6 {
+				continue
+			}
+			items[i] = start + "-6"
+			if hasStep {
+				items[i] += "/" + stepText
+			}
+			if !hasStep || (7-from)%step == 0 {
+				items[i] += ",0"
+			}
+		}
+	}
+	return strings.Join(items, ",")
 }
 
 // Next returns the first time the schedule fires strictly after t, in UTC. It returns the zero
