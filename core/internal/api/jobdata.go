@@ -65,6 +65,13 @@ func (s *Server) jobData(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if strings.HasPrefix(r.UserAgent(), "estela-cli/") || q.Get("mode") == "chunks" || q.Has("current_chunk") {
 		return s.chunk(r, job.JID, kind, count)
 	}
+	if filter := readLogFilter(r); dataType == "logs" && (filter.Level != "" || filter.Search != "") {
+		records, count, err := s.store.FilteredLogs(r.Context(), job.JID, filter, page.store())
+		if err != nil {
+			return nil, err
+		}
+		return pageLinks(r, page, count, rawResults(records)), nil
+	}
 	records, err := s.store.JobDataPage(r.Context(), job.JID, kind, page.store())
 	if err != nil {
 		return nil, err
@@ -204,4 +211,59 @@ func (l *jsonListWriter) Write(p []byte) (int, error) {
 		p = p[i+1:]
 	}
 	return n, nil
+}
+
+// readLogFilter reads level (ignored when empty or ALL) and search for log listings.
+func readLogFilter(r *http.Request) store.LogFilter {
+	q := r.URL.Query()
+	level := strings.ToUpper(strings.TrimSpace(q.Get("level")))
+	if level == "ALL" {
+		level = ""
+	}
+	return store.LogFilter{Level: level, Search: q.Get("search")}
+}
+
+type dataDeletedDTO struct {
+	Deleted int `json:"deleted"`
+}
+
+// deleteJobData removes every record of one type from a job. When no items, requests or logs
+// remain, the job's data_status becomes DELETED.
+func (s *Server) deleteJobData(_ http.ResponseWriter, r *http.Request) (any, error) {
+	dataType, err := readDataType(r, false)
+	if err != nil {
+		return nil, err
+	}
+	job, actor, err := s.jobFor(r, actRun)
+	if err != nil {
+		return nil, err
+	}
+	if actor != lifecycle.User {
+		return nil, errForbidden
+	}
+
+	deleted, err := s.store.DeleteJobData(r.Context(), job.JID, dataKinds[dataType])
+	if err != nil {
+		return nil, err
+	}
+	if deleted == 0 {
+		return nil, errDetail(http.StatusNotFound, "The job has no "+dataType+" to delete.")
+	}
+	return dataDeletedDTO{Deleted: deleted}, nil
+}
+
+type errorLogsDTO struct {
+	Logs *string `json:"logs"`
+}
+
+// jobErrorLogs returns why a job ended in ERROR, or null.
+func (s *Server) jobErrorLogs(_ http.ResponseWriter, r *http.Request) (any, error) {
+	job, _, err := s.jobFor(r, actRead)
+	if err != nil {
+		return nil, err
+	}
+	if job.ErrorReason == "" {
+		return errorLogsDTO{}, nil
+	}
+	return errorLogsDTO{Logs: &job.ErrorReason}, nil
 }

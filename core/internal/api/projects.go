@@ -1,7 +1,10 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/estela-go/estela-go/core/internal/store"
 )
@@ -24,7 +27,10 @@ func (s *Server) listProjects(_ http.ResponseWriter, r *http.Request) (any, erro
 		return nil, err
 	}
 
-	filter := store.ProjectFilter{UserID: user.ID, Search: r.URL.Query().Get("search")}
+	filter := store.ProjectFilter{UserID: user.ID, Search: r.URL.Query().Get("search"), Ordering: r.URL.Query().Get("ordering"), RoleOf: user.ID}
+	if o := strings.TrimPrefix(filter.Ordering, "-"); o != "" && !slices.Contains(store.ProjectOrderings, o) {
+		return nil, errField("ordering", fmt.Sprintf("%q is not a valid ordering; use one of %s, with a leading - for descending order.", filter.Ordering, strings.Join(store.ProjectOrderings, ", ")))
+	}
 	if user.IsSuperuser || user.IsStaff {
 		filter.UserID = 0
 	}

@@ -69,6 +69,7 @@ var (
 		{"page", "page number, from 1", map[string]any{"type": "integer", "minimum": 1}},
 		{"page_size", "results per page, 1 to 100, default 10", map[string]any{"type": "integer", "minimum": 1, "maximum": 100}},
 	}
+	orderingQuery  = param{"ordering", "name, category, framework, created, last_modified or role, with a leading - for descending order", map[string]any{"type": "string"}}
 	searchQuery    = param{"search", "case-insensitive substring of the name", map[string]any{"type": "string"}}
 	jobFilterQuery = []param{
 		{"status", "only jobs with this status", map[string]any{"type": "string", "enum": jobStatuses}},
@@ -81,6 +82,8 @@ var (
 		{"page_size", "records per page, at most 100, default 50", map[string]any{"type": "integer", "minimum": 1, "maximum": 100}},
 		{"mode", "chunks for estela-cli's chunk protocol (also chosen by an estela-cli/ User-Agent)", map[string]any{"type": "string", "enum": []string{"chunks"}}},
 		{"current_chunk", "next_chunk of the previous chunk", map[string]any{"type": "string"}},
+		{"level", "logs only: keep lines of this level, such as ERROR; ALL or empty keeps every line", map[string]any{"type": "string"}},
+		{"search", "logs only: keep lines containing this text, ignoring case", map[string]any{"type": "string"}},
 	}
 	downloadQuery = []param{
 		{"type", "items (default), requests or logs", map[string]any{"type": "string", "enum": []string{"items", "requests", "logs"}}},

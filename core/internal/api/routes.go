@@ -113,7 +113,7 @@ func (s *Server) rootRoutes() []route {
 
 func (s *Server) projectRoutes() []route {
 	return []route{
-		{http.MethodGet, "/api/projects", token, s.listProjects, doc{summary: "List the projects the caller is a member of", tag: "projects", response: pageOf[projectDTO]{}, query: append(pageQuery, searchQuery)}},
+		{http.MethodGet, "/api/projects", token, s.listProjects, doc{summary: "List the projects the caller is a member of", tag: "projects", response: pageOf[projectDTO]{}, query: append(pageQuery, searchQuery, orderingQuery)}},
 		{http.MethodPost, "/api/projects", token, s.createProject, doc{summary: "Create a project owned by the caller", tag: "projects", request: projectCreateRequest{}, response: projectDTO{}, status: http.StatusCreated}},
 		{http.MethodGet, projectPath, token, s.getProject, doc{summary: "Read a project", tag: "projects", response: projectDTO{}}},
 		{http.MethodPut, projectPath, token, s.updateProject, doc{summary: "Update a project: name, framework, env vars, data persistence or one member", tag: "projects", request: projectUpdateRequest{}, response: projectUpdatedDTO{}}},
@@ -161,6 +161,8 @@ func (s *Server) jobRoutes() []route {
 func (s *Server) jobDataRoutes() []route {
 	return []route{
 		{http.MethodGet, jobPath + "/data", token, s.jobData, doc{summary: "List a job's items, requests, logs or stats", tag: "job data", response: pageOf[record]{}, query: jobDataQuery}},
+		{http.MethodPost, jobPath + "/data/delete", token, s.deleteJobData, doc{summary: "Delete all of a job's records of one type", tag: "job data", response: dataDeletedDTO{}, query: downloadQuery[:1]}},
+		{http.MethodGet, jobPath + "/error_logs", token, s.jobErrorLogs, doc{summary: "Why a job ended in ERROR", tag: "jobs", response: errorLogsDTO{}}},
 		{http.MethodGet, jobPath + "/data/download", token, s.downloadJobData, doc{summary: "Download all of a job's records of one type", tag: "job data", response: downloadDTO{}, query: downloadQuery}},
 		{http.MethodPost, jobPath + "/ingest", token, s.ingest, doc{summary: "Store a batch of a job's data (job token only)", tag: "job data", request: ingestBody{}, encodings: []string{"application/json"}, response: ingestedDTO{}, status: http.StatusCreated}},
 	}

@@ -173,3 +173,60 @@ func (u *copyUnescaper) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// LogFilter narrows a job's log lines: Level keeps lines of that level ("] LEVEL: " in the
+// line, as Scrapy formats them), Search keeps lines containing the text, ignoring case.
+type LogFilter struct {
+	Level  string
+	Search string
+}
+
+func (f LogFilter) empty() bool { return f.Level == "" && f.Search == "" }
+
+func (f LogFilter) where() (string, []any) {
+	where := ""
+	var params []any
+	if f.Level != "" {
+		where += " AND data->>'log' LIKE ?"
+		params = append(params, "%] "+escapeLike(f.Level)+": %")
+	}
+	if f.Search != "" {
+		where += " AND data->>'log' ILIKE ?"
+		params = append(params, "%"+escapeLike(f.Search)+"%")
+	}
+	return where, params
+}
+
+// FilteredLogs returns one page of a job's log lines that pass the filter, and how many pass.
+func (s *Store) FilteredLogs(ctx context.Context, jobID int64, f LogFilter, page Page) ([]DataRecord, int, error) {
+	where, params := f.where()
+	var count int
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT count(*) FROM job_data WHERE job_id = ? AND kind = ?"+where,
+		append([]any{jobID, DataLogs}, params...)...)
+	if err != nil {
+		return nil, 0, mapError("count log lines", err)
+	}
+	records, err := s.jobData(ctx, "job_id = ? AND kind = ?"+where+" ORDER BY id OFFSET ? LIMIT ?",
+		append(append([]any{jobID, DataLogs}, params...), page.Offset, page.Limit)...)
+	return records, count, err
+}
+
+// DeleteJobData removes every record of a kind from a job and returns how many there were.
+// When the job has no items, requests or logs left, its data status becomes DELETED.
+func (s *Store) DeleteJobData(ctx context.Context, jobID int64, kind DataKind) (int, error) {
+	var deleted int
+	err := s.inTx(ctx, func(tx *pg.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM job_data WHERE job_id = ? AND kind = ?", jobID, kind)
+		if err != nil {
+			return mapError("delete job data", err)
+		}
+		deleted = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, "DELETE FROM job_data_batches WHERE job_id = ? AND kind = ?", jobID, kind); err != nil {
+			return mapError("delete job data batches", err)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET data_status = 'DELETED' WHERE jid = ?
+			AND NOT EXISTS (SELECT 1 FROM job_data WHERE job_id = ?)`, jobID, jobID)
+		return mapError("mark job data deleted", err)
+	})
+	return deleted, err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 
 	"github.com/go-pg/pg/v10"
 )
@@ -44,12 +45,19 @@ func (s *Store) Project(ctx context.Context, pid string) (*Project, error) {
 	return p, mapError("load project", err)
 }
 
-// ProjectFilter narrows ListProjects.
+// ProjectFilter narrows and orders ListProjects.
 type ProjectFilter struct {
 	// UserID limits the list to projects where that user holds a role; 0 lists every project.
 	UserID int64
 	Search string
+	// Ordering is one of ProjectOrderings, optionally with a leading "-" for descending.
+	Ordering string
+	// RoleOf is the user whose role orders the list for Ordering "role".
+	RoleOf int64
 }
+
+// ProjectOrderings are the fields ListProjects can order by.
+var ProjectOrderings = []string{"name", "category", "framework", "created", "last_modified", "role"}
 
 // ListProjects returns one page of live projects ordered by name, and the total count.
 func (s *Store) ListProjects(ctx context.Context, f ProjectFilter, page Page) ([]Project, int, error) {
@@ -61,7 +69,19 @@ func (s *Store) ListProjects(ctx context.Context, f ProjectFilter, page Page) ([
 	if f.Search != "" {
 		q = q.Where("name ILIKE ?", "%"+escapeLike(f.Search)+"%")
 	}
-	count, err := q.Order("name", "pid").Offset(page.Offset).Limit(page.Limit).SelectAndCount()
+	field, desc := strings.CutPrefix(f.Ordering, "-")
+	direction := " ASC"
+	if desc {
+		direction = " DESC"
+	}
+	switch field {
+	case "category", "framework", "created", "last_modified":
+		q = q.OrderExpr("? "+direction+" NULLS LAST", pg.Ident(field))
+	case "role":
+		q = q.OrderExpr("(SELECT role FROM permissions WHERE project_id = project.pid AND user_id = ?)"+direction+" NULLS LAST", f.RoleOf)
+	}
+	q = q.OrderExpr("name" + direction)
+	count, err := q.Order("pid").Offset(page.Offset).Limit(page.Limit).SelectAndCount()
 	return projects, count, mapError("list projects", err)
 }
 
