@@ -22,7 +22,7 @@ type ProxyProvider struct {
 }
 
 // EnvVars returns the variables that applying the provider writes: the name in clear, the
-// credentials and address masked. These are the names estela-crawl reads.
+// credentials and address masked. The names are estela's, so spiders written for estela find them.
 func (p *ProxyProvider) EnvVars() []EnvVar {
 	return []EnvVar{
 		{Name: "ESTELA_PROXY_USER", Value: p.Username, Masked: true},
@@ -124,4 +124,12 @@ func upsertEnvVar(ctx context.Context, tx *pg.Tx, column string, owner any, v En
 	_, err = tx.ExecContext(ctx, "INSERT INTO env_vars (?, name, value, masked) VALUES (?, ?, ?, ?)",
 		pg.Ident(column), owner, v.Name, v.Value, v.Masked)
 	return mapError("create env var "+v.Name, err)
+}
+
+// ProjectOfSpider returns the project of a live spider.
+func (s *Store) ProjectOfSpider(ctx context.Context, sid int64) (string, error) {
+	var pid string
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&pid), `SELECT s.project_id FROM spiders s JOIN projects p ON p.pid = s.project_id
+		WHERE s.sid = ? AND NOT s.deleted AND NOT p.deleted`, sid)
+	return pid, mapError(fmt.Sprintf("load spider %d", sid), err)
 }
