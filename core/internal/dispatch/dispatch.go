@@ -127,8 +127,16 @@ func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
 }
 
 // requeue puts a claimed job back in the queue after a failed launch, or ends it in ERROR
-// when it used all its attempts. It returns cause so the queue retries with back-off.
+// when it used all its attempts. An engine that is unavailable (its plugin down or restarting,
+// its cluster unreachable) does not use up attempts: the job waits for it. requeue returns
+// cause so the queue retries with back-off.
 func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) error {
+	if errors.Is(cause, errdefs.ErrUnavailable) {
+		if err := s.store.UnclaimJob(ctx, job.JID); err != nil && !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("launch job %d, engine unavailable: %w", job.JID, cause)
+	}
 	if job.DispatchAttempts >= s.settings.MaxDispatchAttempts {
 		reason := fmt.Sprintf("launching the job failed %d times; last error: %v", job.DispatchAttempts, cause)
 		return s.fail(ctx, job, lifecycle.Waiting, reason)

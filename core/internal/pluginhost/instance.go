@@ -43,7 +43,13 @@ type instance struct {
 	lastStart time.Time
 	failures  int
 	closed    bool
+	// timeouts counts calls in a row that ran out of time; at hangLimit the plugin is taken for
+	// hung and started again.
+	timeouts int
 }
+
+// hangLimit is how many calls in a row may time out before the plugin is restarted.
+const hangLimit = 3
 
 // configurer is what both plugin kinds offer for the start-up calls.
 type configurer interface {
@@ -51,8 +57,9 @@ type configurer interface {
 	Configure(ctx context.Context, req *pluginapi.ConfigureRequest) (*pluginapi.ConfigureResponse, error)
 }
 
-// ErrPluginDown is returned while a plugin cannot be started; callers keep their work queued.
-var ErrPluginDown = errors.New("plugin is down")
+// ErrPluginDown is returned while a plugin cannot be started. It wraps errdefs.ErrUnavailable,
+// so callers treat it as a passing outage and keep their work queued.
+var ErrPluginDown = fmt.Errorf("plugin is down: %w", errdefs.ErrUnavailable)
 
 // get returns the running plugin's client, starting the plugin when needed.
 func (i *instance) get(ctx context.Context) (any, error) {
@@ -193,6 +200,7 @@ func (i *instance) callContext(ctx context.Context, timeout time.Duration) (cont
 // and, for calls that are safe to repeat, the call is made once more.
 func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration, repeatable bool, fn func(context.Context, I) (T, error)) (T, error) {
 	result, err := invokeOnce(ctx, inst, timeout, fn)
+	inst.countTimeout(ctx, err)
 	if err == nil || !errors.Is(err, errdefs.ErrUnavailable) || !inst.dropIfDead() || !repeatable {
 		return result, err
 	}
@@ -209,6 +217,25 @@ func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Dura
 	ctx, cancel := inst.callContext(ctx, timeout)
 	defer cancel()
 	return fn(ctx, raw.(I))
+}
+
+// countTimeout restarts a plugin whose calls keep running out of their own deadline while the
+// caller still waits, which means the plugin hangs.
+func (i *instance) countTimeout(ctx context.Context, err error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		i.timeouts = 0
+		return
+	}
+	i.timeouts++
+	if i.timeouts < hangLimit || i.client == nil {
+		return
+	}
+	i.opts.Logger.Error("plugin calls keep timing out, restarting it", "path", i.opts.Binary.Path, "timeouts", i.timeouts)
+	i.client.Kill()
+	i.client = nil
+	i.timeouts = 0
 }
 
 // dropIfDead ends the client when its plugin no longer answers a ping, so that the next call

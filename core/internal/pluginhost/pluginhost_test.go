@@ -157,3 +157,49 @@ func TestClosedPluginStaysDown(t *testing.T) {
 		t.Errorf("call after Close = %v, want ErrPluginDown", err)
 	}
 }
+
+// buildTestEngine builds the test engine plugin with the given protocol version into dir.
+func buildTestEngine(t *testing.T, dir, protocol string) Binary {
+	t.Helper()
+	path := filepath.Join(dir, "estela-engine-test")
+	cmd := exec.Command("go", "build", "-ldflags", "-X main.protocol="+protocol, "-o", path, "./testdata/testengine")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build test engine: %v\n%s", err, out)
+	}
+	return Binary{Kind: KindEngine, Name: "test", Path: path}
+}
+
+func TestHungPluginRestarted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := buildTestEngine(t, t.TempDir(), "1")
+	e := NewEngine(Options{Binary: b, Settings: []byte(`{"hang": true}`), Logger: hclog.NewNullLogger(), CallTimeout: 300 * time.Millisecond})
+	defer e.Close()
+	if err := e.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	firstPid := e.inst.client.ReattachConfig().Pid
+	for i := 0; i < hangLimit; i++ {
+		_, err := e.GetJob(ctx, &engine.GetJobRequest{Name: "x"})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d to a hung plugin = %v, want a deadline error", i+1, err)
+		}
+	}
+	if _, err := e.ListJobs(ctx, &engine.ListJobsRequest{}); err != nil {
+		t.Fatalf("call after the restart: %v", err)
+	}
+	if pid := e.inst.client.ReattachConfig().Pid; pid == firstPid {
+		t.Errorf("hung plugin (pid %d) was not replaced", pid)
+	}
+}
+
+func TestNewerPluginRejected(t *testing.T) {
+	t.Parallel()
+	b := buildTestEngine(t, t.TempDir(), "2")
+	e := NewEngine(Options{Binary: b, Logger: hclog.NewNullLogger()})
+	defer e.Close()
+	err := e.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "incompatible API version") {
+		t.Errorf("start a plugin that serves only protocol 2 = %v, want a start error", err)
+	}
+}

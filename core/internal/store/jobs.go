@@ -204,6 +204,20 @@ func (s *Store) ClaimJob(ctx context.Context, jid int64) (*Job, error) {
 	return s.JobByID(ctx, jid)
 }
 
+// UnclaimJob puts a WAITING job back in the queue without counting the attempt, for launches
+// that failed because the engine was unavailable.
+func (s *Store) UnclaimJob(ctx context.Context, jid int64) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = ?, status_changed = now(),
+		dispatch_attempts = greatest(dispatch_attempts - 1, 0) WHERE jid = ? AND status = ?`, JobInQueue, jid, JobWaiting)
+	if err != nil {
+		return mapError("unclaim job", err)
+	}
+	if res.RowsAffected() == 0 {
+		return fmt.Errorf("unclaim job %d: not waiting: %w", jid, ErrConflict)
+	}
+	return nil
+}
+
 // SetJobDeploy records which deploy a job runs from.
 func (s *Store) SetJobDeploy(ctx context.Context, jid, did int64) error {
 	_, err := s.db.ExecContext(ctx, "UPDATE jobs SET deploy_id = ? WHERE jid = ?", did, jid)

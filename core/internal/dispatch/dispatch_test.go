@@ -1,0 +1,100 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/estela-go/estela-go/core/internal/dispatch"
+	"github.com/estela-go/estela-go/core/internal/store"
+	"github.com/estela-go/estela-go/core/internal/testenv"
+	"github.com/estela-go/estela-go/sdk/engine"
+	"github.com/estela-go/estela-go/sdk/errdefs"
+)
+
+// failingEngine stands in for an engine whose CreateJob fails with a chosen error, as a real
+// engine does when its cluster is unreachable or rejects a job.
+type failingEngine struct {
+	engine.Engine
+	err   error
+	calls int
+}
+
+func (e *failingEngine) CreateJob(context.Context, *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
+	e.calls++
+	return nil, e.err
+}
+
+// queuedJob creates a job of a spider that a successful deploy contains.
+func queuedJob(t *testing.T, st *store.Store) *store.Job {
+	t.Helper()
+	ctx := context.Background()
+	d := newDeploy(t, st)
+	if err := st.SucceedDeploy(ctx, d.DID, "/artifact", []string{"quotes"}); err != nil {
+		t.Fatal(err)
+	}
+	spiders, _, err := st.ListSpiders(ctx, d.ProjectID, "", store.Page{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &store.Job{ProjectID: d.ProjectID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func TestDispatchWaitsForUnavailableEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	eng := &failingEngine{err: errdefs.Unavailable("the engine plugin is restarting")}
+	svc := newService(t, st, eng, dispatch.ImageSettings{})
+
+	for i := 0; i < 5; i++ {
+		if err := svc.DispatchJob(ctx, j.JID); !errors.Is(err, errdefs.ErrUnavailable) {
+			t.Fatalf("dispatch %d = %v, want an unavailable error so the queue retries", i+1, err)
+		}
+	}
+	got, err := st.JobByID(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.JobInQueue || got.DispatchAttempts != 0 || eng.calls != 5 {
+		t.Errorf("job after 5 launches on an unavailable engine: %s, %d attempts, %d calls; want IN_QUEUE, 0 attempts, 5 calls",
+			got.Status, got.DispatchAttempts, eng.calls)
+	}
+}
+
+func TestDispatchGivesUpOnFailingEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	svc := newService(t, st, &failingEngine{err: errors.New("disk full")}, dispatch.ImageSettings{})
+
+	for i := 0; i < 3; i++ {
+		_ = svc.DispatchJob(ctx, j.JID)
+	}
+	got, _ := st.JobByID(ctx, j.JID)
+	if got.Status != store.JobError || got.ErrorReason == "" {
+		t.Errorf("job after 3 failed launches: %s (%q), want ERROR with the reason", got.Status, got.ErrorReason)
+	}
+}
+
+func TestDispatchRejectedJobFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	svc := newService(t, st, &failingEngine{err: errdefs.Invalid("image name is invalid")}, dispatch.ImageSettings{})
+
+	if err := svc.DispatchJob(ctx, j.JID); err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
+	got, _ := st.JobByID(ctx, j.JID)
+	if got.Status != store.JobError || got.ErrorReason != "the engine rejected the job: image name is invalid" {
+		t.Errorf("rejected job: %s (%q)", got.Status, got.ErrorReason)
+	}
+}
