@@ -99,11 +99,20 @@ func Load(path string) (*Config, error) {
 		block.Settings = settings
 	}
 	c.applyEnv()
-	c.applyDefaults()
-	if err := c.resolveAccounts(); err != nil {
+	if err := c.Complete(); err != nil {
 		return nil, err
 	}
-	return &c, c.validate()
+	return &c, nil
+}
+
+// Complete fills the defaults of a configuration built in code, as Load does for a file, and
+// checks it.
+func (c *Config) Complete() error {
+	c.applyDefaults()
+	if err := c.resolveAccounts(); err != nil {
+		return err
+	}
+	return c.validate()
 }
 
 func (c *Config) applyEnv() {

@@ -71,6 +71,9 @@ func startPlatform(t *testing.T) *platform {
 			"python": python, "stop_grace": "2s"})},
 		Credentials: &config.PluginBlock{Name: "local", Settings: settings(map[string]any{"data_dir": filepath.Join(dataDir, "archives")})},
 	}
+	if err := cfg.Complete(); err != nil {
+		t.Fatalf("complete config: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := hclog.New(&hclog.LoggerOptions{Name: "e2e", Level: hclog.Info, Output: testWriter{t}})
 	a, err := app.Open(ctx, cfg, log)

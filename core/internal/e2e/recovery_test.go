@@ -4,6 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,5 +37,61 @@ func TestJobMissingFromQueueRuns(t *testing.T) {
 	got := waitForStatus(t, p, jobPath(pid, spiders["quotes"], job.JID), 2*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if got.JobStatus != "COMPLETED" || got.ItemCount != 12 {
 		t.Errorf("job missing from the queue ended %s with %d items (%q), want COMPLETED with 12", got.JobStatus, got.ItemCount, got.ErrorReason)
+	}
+}
+
+// pluginPID finds the process of a plugin binary that this test process started.
+func pluginPID(t *testing.T, binary string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+		if err == nil && filepath.Base(exe) == binary {
+			return pid
+		}
+	}
+	t.Fatalf("no %s process started by this test", binary)
+	return 0
+}
+
+// An engine plugin killed while a job runs is started again; the job, which does not depend on
+// the plugin process, still ends correctly, and later jobs run.
+func TestEnginePluginKilledMidJob(t *testing.T) {
+	site, release := slowSite(t)
+	p := startPlatform(t)
+	pid, spiders := deployedProject(t, p)
+	jid := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
+	path := jobPath(pid, spiders["quotes"], jid)
+	waitForStatus(t, p, path, time.Minute, "RUNNING")
+
+	enginePID := pluginPID(t, "estela-engine-local")
+	if err := syscall.Kill(enginePID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill engine plugin %d: %v", enginePID, err)
+	}
+	close(release)
+	job := waitForStatus(t, p, path, time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	if job.JobStatus != "COMPLETED" || job.ItemCount != 12 {
+		t.Errorf("job whose engine plugin was killed ended %s with %d items (%q), want COMPLETED with 12", job.JobStatus, job.ItemCount, job.ErrorReason)
+	}
+
+	next := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
+	job = waitForStatus(t, p, jobPath(pid, spiders["quotes"], next), time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	if job.JobStatus != "COMPLETED" {
+		t.Errorf("job after the engine restart ended %s (%q), want COMPLETED", job.JobStatus, job.ErrorReason)
+	}
+	if newPID := pluginPID(t, "estela-engine-local"); newPID == enginePID {
+		t.Errorf("engine plugin pid %d did not change", newPID)
 	}
 }
