@@ -1,7 +1,8 @@
 # estela-go: `make run` starts the platform on this machine, `make test` runs every test.
 
 GO ?= go
-PLUGINS := engine/local credentials/local
+# Every first-party plugin is a module of its own under plugins/<kind>/<name>.
+PLUGINS := $(patsubst plugins/%/go.mod,%,$(wildcard plugins/*/*/go.mod))
 
 .PHONY: build run test proto vet clean docs
 
@@ -9,8 +10,10 @@ build:
 	$(GO) build -o bin/estela-server ./cmd/estela-server
 	@for p in $(PLUGINS); do \
 		kind=$${p%%/*}; name=$${p##*/}; \
+		echo "build plugin estela-$$kind-$$name"; \
 		(cd plugins/$$p && $(GO) build -o $(CURDIR)/bin/plugins/estela-$$kind-$$name .) || exit 1; \
 	done
+	cd sdk && $(GO) build -o $(CURDIR)/bin/plugins/estela-engine-noop ./examples/engine-noop
 
 run: build
 	deploy/local/run.sh

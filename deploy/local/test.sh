@@ -21,7 +21,7 @@ ESTELA_PYTHON=$(deploy/local/python.sh)
 export ESTELA_PYTHON ESTELA_TEST_REQUIRE_SERVICES=1 ESTELA_TEST_PLUGIN_DIR="$PWD/bin/plugins"
 
 status=0
-for module in . sdk plugins/engine/local plugins/credentials/local; do
+for module in . sdk $(dirname plugins/*/*/go.mod); do
 	echo "== go test: $module"
 	(cd "$module" && go test -count=1 -timeout 12m ./...) || status=1
 done
