@@ -42,3 +42,27 @@ engine "local" {
 credentials "local" {
   data_dir = "${env("ESTELA_DATA_DIR", ".estela")}/archives"
 }
+
+# Accounts: self-registration and the e-mails with activation and password-reset links.
+# Without an smtp block, account e-mails are only logged (recipient and subject, never the
+# link), so users cannot activate themselves or reset a password.
+# accounts {
+#   # Let anyone create an account through POST /api/auth/register (off by default).
+#   register = false
+#   # The web UI's address: activation redirects and reset links point there. Required with
+#   # an smtp block; http://localhost:3000 (estela-web's development server) otherwise.
+#   frontend_url = "https://estela.example.com"
+#   # The API's public address, used in activation links; api_host when unset.
+#   # api_url = "https://api.estela.example.com"
+#   # How long mailed links stay valid, as Go durations.
+#   activation_ttl = "24h"
+#   reset_ttl      = "1h"
+#   smtp {
+#     host = "smtp.example.com"
+#     # 587 (STARTTLS) when unset; 465 uses TLS from the start.
+#     port     = 587
+#     username = "estela"
+#     password = env("ESTELA_SMTP_PASSWORD")
+#     from     = "estela <noreply@example.com>"
+#   }
+# }

@@ -152,8 +152,13 @@ func (a *App) RunAPI(ctx context.Context) error {
 
 // Serve serves the HTTP API on ln until ctx is done, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	mailer, mailerErr := accountMailer(a.cfg.Accounts)
+	if mailerErr != nil {
+		return mailerErr
+	}
 	srv := api.New(a.store, a.queue, a.dispatch, a.creds, livestats.NewReader(a.redis, a.cfg.RedisNamespace+":"), api.Options{
 		CORSOrigins: a.cfg.CORSOrigins, MaxUploadBytes: a.cfg.MaxUploadBytes, MaxIngestBytes: a.cfg.MaxIngestBytes,
+		Mailer: mailer, Accounts: accountOptions(a.cfg.Accounts),
 		Health: map[string]api.HealthCheck{
 			"database":    a.store.Ping,
 			"redis":       a.queue.Ping,

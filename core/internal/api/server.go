@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/core/internal/livestats"
+	"github.com/estela-go/estela-go/core/internal/mail"
 	"github.com/estela-go/estela-go/core/internal/store"
 	"github.com/estela-go/estela-go/sdk/credentials"
 )
@@ -48,6 +49,10 @@ type Options struct {
 	MaxIngestBytes int64
 	// Health lists named checks shown by GET /api/health.
 	Health map[string]HealthCheck
+	// Mailer sends account e-mails; when nil, they are only logged.
+	Mailer mail.Sender
+	// Accounts holds the registration and account e-mail settings.
+	Accounts AccountOptions
 }
 
 // Server is the HTTP API.
@@ -74,6 +79,7 @@ func New(st *store.Store, q Queue, d Dispatcher, archives Archives, stats *lives
 	if opts.MaxIngestBytes == 0 {
 		opts.MaxIngestBytes = 32 << 20
 	}
+	opts.Accounts, opts.Mailer = accountDefaults(opts.Accounts, opts.Mailer, log)
 	return &Server{store: st, queue: q, dispatcher: d, archives: archives, stats: stats, opts: opts, log: log.Named("api")}
 }
 

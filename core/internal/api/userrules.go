@@ -11,9 +11,9 @@ import (
 
 // Limits of Django's user model, which estela uses.
 const (
-	maxUsernameRunes  = 150
-	maxEmailLength    = 254
-	minPasswordRunes  = 8
+	maxUsernameRunes      = 150
+	maxEmailLength        = 254
+	minPasswordRunes      = 8
 	maxPasswordSimilarity = 0.7
 )
 

@@ -44,7 +44,7 @@ const (
 	defaultResetTTL      = time.Hour
 )
 
-// defaultFrontendURL is where estela-web's development server listens.
+// defaultFrontendURL is the address of estela-web's development server.
 const defaultFrontendURL = "http://localhost:3000"
 
 // resolveAccounts fills the accounts defaults and parses its durations.

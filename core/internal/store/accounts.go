@@ -24,7 +24,8 @@ var (
 	ErrEmailTaken = fmt.Errorf("email already taken: %w", ErrConflict)
 )
 
-// mapUserError is mapError that also tells which unique column of users a write broke.
+// mapUserError maps errors as mapError does and also names the unique column of users that a
+// write violated.
 func mapUserError(op string, err error) error {
 	var pgErr pg.Error
 	if errors.As(err, &pgErr) && pgErr.Field('C') == "23505" {
@@ -52,18 +53,26 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	return users, mapError("list users", err)
 }
 
-// CreateAccount inserts a user. A taken username or e-mail address gives ErrUsernameTaken or
-// ErrEmailTaken.
+// CreateAccount inserts a user with the identity, password and active flag of u. A taken
+// username or e-mail address gives ErrUsernameTaken or ErrEmailTaken.
 func (s *Store) CreateAccount(ctx context.Context, u *User) error {
-	_, err := s.db.ModelContext(ctx, u).Returning("*").Insert()
+	return insertAccount(ctx, s.db, u)
+}
+
+// insertAccount inserts a user with the identity, password and active flag of u and the
+// column defaults for the rest, such as memory_quota, and reads the row back into u.
+func insertAccount(ctx context.Context, db pg.DBI, u *User) error {
+	_, err := db.QueryOneContext(ctx, u, `
+		INSERT INTO users (username, email, password_hash, is_active) VALUES (?, ?, ?, ?) RETURNING *`,
+		u.Username, u.Email, u.PasswordHash, u.IsActive)
 	return mapUserError("create user", err)
 }
 
-// Registration is what RegisterAccount makes besides the user.
+// Registration is the pair of secrets that RegisterAccount creates with the user.
 type Registration struct {
 	// ActivationToken goes into the activation link; only its hash is stored.
 	ActivationToken string
-	// Key is an API token of the user. It authenticates nobody until the user is active.
+	// Key is an API token of the user. Authentication with it fails until the user is active.
 	Key string
 }
 
@@ -73,10 +82,10 @@ func (s *Store) RegisterAccount(ctx context.Context, u *User, ttl time.Duration)
 	var reg Registration
 	u.IsActive = false
 	err := s.inTx(ctx, func(tx *pg.Tx) error {
-		if _, err := tx.ModelContext(ctx, u).Returning("*").Insert(); err != nil {
-			return mapUserError("register user", err)
+		err := insertAccount(ctx, tx, u)
+		if err != nil {
+			return err
 		}
-		var err error
 		if reg.ActivationToken, err = issueAccountToken(ctx, tx, u.ID, PurposeActivation, ttl); err != nil {
 			return err
 		}
