@@ -105,6 +105,7 @@ func (s *Server) rootRoutes() []route {
 	return []route{
 		{http.MethodGet, "/", public, health, doc{summary: "Health check: plain OK", tag: "root", produces: "text/plain"}},
 		{http.MethodGet, "/api", public, s.apiRoot, doc{summary: "List the top-level list routes", tag: "root", response: map[string]string{}}},
+		{http.MethodGet, "/api/", public, s.apiRoot, doc{summary: "Same as /api: DRF's router root has a trailing slash", tag: "root", response: map[string]string{}}},
 		{http.MethodGet, "/api/health", public, s.healthDetail, doc{summary: "Check the database, Redis and plugins", tag: "root", response: healthDTO{}}},
 		{http.MethodGet, "/api/docs", public, s.serveDocs, doc{summary: "This OpenAPI document, as JSON or, with format=yaml, YAML", tag: "root", response: map[string]any{}, query: []param{{"format", "json (default) or yaml", map[string]any{"type": "string", "enum": []string{"json", "yaml"}}}}}},
 		{http.MethodGet, "/api/docs/ui", public, serveDocsPage, doc{summary: "A page that renders this document", tag: "root", produces: "text/html"}},
