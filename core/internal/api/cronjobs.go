@@ -147,21 +147,37 @@ func (s *Server) cronJobView(ctx context.Context, c *store.CronJob) (cronJobDTO,
 }
 
 // cronJobFor loads the cron job of the path after checking that the caller may do act on the
-// project. A cron job of another spider or project is not found.
-func (s *Server) cronJobFor(r *http.Request, act action) (*store.CronJob, error) {
+// project, and returns it with the caller. A cron job of another spider or project is not found.
+func (s *Server) cronJobFor(r *http.Request, act action) (*store.CronJob, *store.User, error) {
 	sid, err := pathID(r, "sid")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cjid, err := pathID(r, "cjid")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p, _, err := s.projectFor(r, act)
+	p, user, err := s.projectFor(r, act)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return s.store.CronJob(r.Context(), p.PID, sid, cjid)
+	c, err := s.store.CronJob(r.Context(), p.PID, sid, cjid)
+	return c, user, err
+}
+
+// recordCronActivity adds an action on a cron job to the project's activity feed. A failure is
+// logged and swallowed, because the action itself has succeeded.
+func (s *Server) recordCronActivity(ctx context.Context, user *store.User, pid string, cjid int64, description string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.store.RecordActivity(ctx, user.ID, pid, description); err != nil {
+		s.log.Error("record cron job activity", "pid", pid, "cjid", cjid, "description", description, "error", err)
+	}
+}
+
+// cronLabel is how estela's activity feed names a cron job.
+func cronLabel(cjid int64) string {
+	return "Sche-Job-" + strconv.FormatInt(cjid, 10)
 }
 
 func (s *Server) listCronJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -239,7 +255,7 @@ func readCountedPage(r *http.Request) (pageParams, error) {
 }
 
 func (s *Server) getCronJob(_ http.ResponseWriter, r *http.Request) (any, error) {
-	c, err := s.cronJobFor(r, actRead)
+	c, _, err := s.cronJobFor(r, actRead)
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +267,12 @@ func (s *Server) createCronJob(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	p, _, err := s.projectFor(r, actRun)
+	p, user, err := s.projectFor(r, actRun)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Spider(r.Context(), p.PID, sid); err != nil {
+	spider, err := s.store.Spider(r.Context(), p.PID, sid)
+	if err != nil {
 		return nil, err
 	}
 	f, err := decodeBody(w, r)
@@ -285,6 +302,7 @@ func (s *Server) createCronJob(w http.ResponseWriter, r *http.Request) (any, err
 	if err := s.store.CreateCronJob(r.Context(), c); err != nil {
 		return nil, err
 	}
+	s.recordCronActivity(r.Context(), user, p.PID, c.CJID, fmt.Sprintf("scheduled a new %s for spider %s.", cronLabel(c.CJID), spider.Name))
 	return created(cronJobToDTO(c, c.EnvVars)), nil
 }
 
@@ -403,7 +421,7 @@ func envVarNamed(vars []store.EnvVar, name string) (store.EnvVar, bool) {
 // updateCronJob applies the fields a PUT or PATCH names. estela-cli sends them form-encoded.
 // A new schedule, or enabling a disabled cron job, sets its next run from now.
 func (s *Server) updateCronJob(w http.ResponseWriter, r *http.Request) (any, error) {
-	c, err := s.cronJobFor(r, actRun)
+	c, user, err := s.cronJobFor(r, actRun)
 	if err != nil {
 		return nil, err
 	}
@@ -433,7 +451,33 @@ func (s *Server) updateCronJob(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	for _, description := range cronUpdateActivities(c, updated) {
+		s.recordCronActivity(r.Context(), user, c.ProjectID, c.CJID, description)
+	}
 	return s.cronJobView(r.Context(), updated)
+}
+
+// cronUpdateActivities describes what an update changed, one activity per kind of change.
+func cronUpdateActivities(before, after *store.CronJob) []string {
+	label := cronLabel(after.CJID)
+	var out []string
+	if after.Schedule != before.Schedule {
+		out = append(out, fmt.Sprintf("changed the schedule of %s.", label))
+	}
+	if after.Status != before.Status && after.Status == store.CronActive {
+		out = append(out, fmt.Sprintf("enabled %s.", label))
+	}
+	if after.Status != before.Status && after.Status == store.CronDisabled {
+		out = append(out, fmt.Sprintf("disabled %s.", label))
+	}
+	if after.DataStatus != before.DataStatus || orDefault(after.DataExpiryDays, 0) != orDefault(before.DataExpiryDays, 0) {
+		keep := "persistent"
+		if after.DataExpiryDays != nil {
+			keep = fmt.Sprintf("kept for %d days", *after.DataExpiryDays)
+		}
+		out = append(out, fmt.Sprintf("changed the data persistence of %s to %s.", label, keep))
+	}
+	return out
 }
 
 // readCronJobUpdate turns a bound request into a store update, recording bad fields in f.
@@ -490,20 +534,21 @@ func readCronDataStatus(f *fields, c *store.CronJob, req *cronJobUpdateRequest, 
 
 // deleteCronJob soft-deletes a cron job; the jobs it created stay.
 func (s *Server) deleteCronJob(_ http.ResponseWriter, r *http.Request) (any, error) {
-	c, err := s.cronJobFor(r, actManage)
+	c, user, err := s.cronJobFor(r, actManage)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.DeleteCronJob(r.Context(), c.CJID); err != nil {
 		return nil, err
 	}
+	s.recordCronActivity(r.Context(), user, c.ProjectID, c.CJID, fmt.Sprintf("deleted %s for spider %s.", cronLabel(c.CJID), c.SpiderName))
 	return noContent, nil
 }
 
 // runCronJobOnce queues one job with the cron job's current values, whether the cron job is
 // active or not. estela-web calls it with GET; either method needs a role that runs jobs.
 func (s *Server) runCronJobOnce(_ http.ResponseWriter, r *http.Request) (any, error) {
-	c, err := s.cronJobFor(r, actRun)
+	c, user, err := s.cronJobFor(r, actRun)
 	if err != nil {
 		return nil, err
 	}
@@ -516,5 +561,6 @@ func (s *Server) runCronJobOnce(_ http.ResponseWriter, r *http.Request) (any, er
 		return nil, err
 	}
 	s.launch(r, jid)
+	s.recordCronActivity(r.Context(), user, c.ProjectID, c.CJID, fmt.Sprintf("run Job-%d for spider %s.", jid, c.SpiderName))
 	return s.cronJobView(r.Context(), c)
 }
