@@ -552,6 +552,10 @@ func (s *Server) runCronJobOnce(_ http.ResponseWriter, r *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
+	if r.Method == http.MethodHead {
+		// The router serves HEAD with every GET route, and HEAD must not start a job.
+		return s.cronJobView(r.Context(), c)
+	}
 	if c.SpiderDeleted {
 		return nil, errMessage(http.StatusBadRequest, "Cannot run: spider no longer exists in the project.")
 	}

@@ -325,6 +325,7 @@ func TestRunCronJobOnce(t *testing.T) {
 	expectStatus(t, f.json("developer", http.MethodPatch, cron, map[string]any{
 		"cargs": []any{map[string]any{"name": "page", "value": "2"}}, "resource_tier": "TINY", "status": "DISABLED"}), http.StatusOK, "update")
 
+	expectStatus(t, f.do("developer", http.MethodHead, cron+"/run_once", "", nil), http.StatusOK, "HEAD run once")
 	r := f.get("developer", cron+"/run_once")
 	expectStatus(t, r, http.StatusOK, "run once")
 	if r.body["cjid"] != float64(cjid) || r.body["status"] != "DISABLED" {
