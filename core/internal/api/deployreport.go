@@ -78,7 +78,7 @@ func (s *Server) mayReport(r *http.Request, did int64) error {
 }
 
 // cancelDeploy ends a deploy that is still BUILDING as CANCELED; a build that reports later is
-// refused.
+// refused. Canceling a canceled deploy again changes nothing.
 func (s *Server) cancelDeploy(_ http.ResponseWriter, r *http.Request) (any, error) {
 	did, err := pathID(r, "did")
 	if err != nil {

@@ -65,7 +65,12 @@ func TestCancelAndDeleteDeploy(t *testing.T) {
 	if r.status != http.StatusOK || r.body["status"] != "CANCELED" {
 		t.Errorf("cancel: %d %s, want CANCELED", r.status, r.raw)
 	}
-	expectStatus(t, f.do("developer", http.MethodPost, path+"/cancel", "", nil), http.StatusBadRequest, "cancel again")
+	expectStatus(t, f.do("developer", http.MethodPost, path+"/cancel", "", nil), http.StatusOK, "cancel a canceled deploy again")
+	done := f.buildingDeploy()
+	if err := f.st.ReportDeploy(context.Background(), done.DID, store.DeploySuccess, []string{"quotes"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	expectStatus(t, f.do("developer", http.MethodPost, fmt.Sprintf("/api/projects/%s/deploys/%d/cancel", f.p, done.DID), "", nil), http.StatusBadRequest, "cancel a finished deploy")
 	logs := f.get("viewer", path+"/logs")
 	if logs.status != http.StatusOK || logs.body["logs"] != "=== Deploy ===\ncanceled by a user" {
 		t.Errorf("logs: %d %s", logs.status, logs.raw)

@@ -80,8 +80,11 @@ func (g *schemaGen) operation(rt route) map[string]any {
 }
 
 func pathSchema(name string) map[string]any {
-	if name == "pid" {
+	switch name {
+	case "pid":
 		return map[string]any{"type": "string", "format": "uuid"}
+	case "username":
+		return map[string]any{"type": "string"}
 	}
 	return map[string]any{"type": "integer", "minimum": 1}
 }
