@@ -13,7 +13,10 @@ build:
 		echo "build plugin estela-$$kind-$$name"; \
 		(cd plugins/$$p && $(GO) build -o $(CURDIR)/bin/plugins/estela-$$kind-$$name .) || exit 1; \
 	done
-	cd sdk && $(GO) build -o $(CURDIR)/bin/plugins/estela-engine-noop ./examples/engine-noop
+	@if [ -d sdk/examples/engine-noop ]; then \
+		echo "build plugin estela-engine-noop"; \
+		cd sdk && $(GO) build -o $(CURDIR)/bin/plugins/estela-engine-noop ./examples/engine-noop; \
+	fi
 
 run: build
 	deploy/local/run.sh
