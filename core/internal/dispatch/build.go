@@ -13,7 +13,7 @@ import (
 	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
-// ImageSettings say where engines that build images push them.
+// ImageSettings name the registry and repository that image builds push to.
 type ImageSettings struct {
 	Registry   string
 	Repository string
@@ -32,8 +32,8 @@ func (s *Service) buildsImages() bool {
 }
 
 // buildImage starts an image build on the engine. The build downloads the archive from the
-// API with a token of this deploy and reports the deploy's result itself; until then the
-// deploy stays BUILDING.
+// API with a token of this deploy and reports the deploy's result itself, so the deploy stays
+// BUILDING until that report arrives.
 func (s *Service) buildImage(ctx context.Context, d *store.Deploy, attempts int) error {
 	builder, ok := s.engine.(engine.ImageBuilder)
 	if !ok {

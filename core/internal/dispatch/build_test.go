@@ -19,8 +19,8 @@ import (
 	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
-// imageEngine stands in for an engine that builds images on a cluster, which cannot run on
-// this machine. It records the builds it is asked for.
+// imageEngine is a test double of an engine that builds images on a cluster, which cannot run
+// on this machine. It records the builds it receives.
 type imageEngine struct {
 	engine.Engine
 	mu     sync.Mutex

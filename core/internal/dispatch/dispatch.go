@@ -51,7 +51,7 @@ type Settings struct {
 	MaxDispatchAttempts int
 	// StopGrace is how long a stopped job may take to shut down before it is killed.
 	StopGrace time.Duration
-	// Images say where image builds push; engines that run archives ignore them.
+	// Images names where image builds push; engines that run archives ignore it.
 	Images ImageSettings
 	// BuildTimeout is how long an image build may take to report before its deploy fails.
 	BuildTimeout time.Duration
@@ -101,6 +101,7 @@ func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
 	if err != nil {
 		return err
 	}
+
 	job, err = s.store.ClaimJob(ctx, jid)
 	if errors.Is(err, store.ErrConflict) {
 		return nil
@@ -111,6 +112,7 @@ func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
 	if err := s.store.SetJobDeploy(ctx, jid, deploy.DID); err != nil {
 		return err
 	}
+
 	spec, err := s.jobSpec(ctx, job, deploy.ArtifactRef)
 	if err != nil {
 		return s.requeue(ctx, job, err)
@@ -191,10 +193,12 @@ func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) 
 	if err != nil {
 		return engine.JobSpec{}, fmt.Errorf("encode JOB_INFO: %w", err)
 	}
+
 	tier, ok := Tiers[job.ResourceTier]
 	if !ok {
 		tier = Tiers[DefaultTier]
 	}
+
 	env := make(map[string]string, len(userEnv)+5)
 	for k, v := range userEnv {
 		env[k] = v

@@ -12,8 +12,8 @@ import (
 	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
-// failingEngine stands in for an engine whose CreateJob fails with a chosen error, as a real
-// engine does when its cluster is unreachable or rejects a job.
+// failingEngine is a test double of an engine whose CreateJob fails with a chosen error, as a
+// real engine does when its cluster is unreachable or rejects a job.
 type failingEngine struct {
 	engine.Engine
 	err   error

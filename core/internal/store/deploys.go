@@ -171,7 +171,7 @@ func (s *Store) StaleImageBuilds(ctx context.Context, before time.Time) ([]int64
 	return ids, mapError("list stale builds", err)
 }
 
-// ResetImageBuild forgets that a deploy's image build started, so that it is started again.
+// ResetImageBuild clears the start time of a deploy's image build, so that the build starts again.
 func (s *Store) ResetImageBuild(ctx context.Context, did int64) error {
 	_, err := s.db.ExecContext(ctx, "UPDATE deploys SET build_started = NULL WHERE did = ? AND status = ?", did, DeployBuilding)
 	return mapError("reset image build", err)

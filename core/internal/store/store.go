@@ -45,7 +45,7 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database responds.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.db.Ping(ctx)
 }
