@@ -96,7 +96,7 @@ func operationID(rt route) string {
 	for _, p := range nonWord.Split(openAPIPath(rt.path), -1) {
 		id += upperFirst(p)
 	}
-	if rt.path == "/" {
+	if strings.HasSuffix(rt.path, "/") {
 		id += "Root"
 	}
 	return id
