@@ -30,6 +30,10 @@ type Harness struct {
 	Exit func(code int) []string
 	// Sleep is a command that runs for at least a minute and exits on SIGTERM.
 	Sleep []string
+	// Echo returns a command that writes text and a newline to its output
+	// and exits with code 0. Run needs it only when the engine lists
+	// capability job_logs.
+	Echo func(text string) []string
 	// Timeout bounds each wait for a job state; zero means 30 seconds.
 	Timeout time.Duration
 }
@@ -53,7 +57,9 @@ func Connect(t testing.TB, impl engine.Engine) engine.Engine {
 
 // Run checks the job contract of an engine: artifact preparation, final
 // states, idempotent creation, label selection, stop, delete and the typed
-// errors for unknown jobs.
+// errors for unknown jobs. It then checks each optional capability the
+// engine lists in GetInfo, and that each one it does not list returns
+// errdefs.ErrUnimplemented through gRPC, as the host calls it.
 func Run(t *testing.T, h Harness) {
 	if h.Timeout == 0 {
 		h.Timeout = 30 * time.Second
@@ -66,18 +72,29 @@ func Run(t *testing.T, h Harness) {
 	t.Run("stop job", h.testStop)
 	t.Run("delete job", h.testDelete)
 	t.Run("unknown job", h.testUnknown)
+	t.Run("unlisted capabilities", h.testUnlisted)
+	t.Run("watch jobs", h.optional(engine.CapabilityWatchJobs, h.testWatchJobs))
+	t.Run("job logs", h.optional(engine.CapabilityJobLogs, h.testJobLogs))
+	t.Run("capacity", h.optional(engine.CapabilityCapacity, h.testCapacity))
 }
 
 // setup returns a new engine and a prepared artifact reference.
 func (h Harness) setup(t *testing.T) (engine.Engine, string) {
 	t.Helper()
 	eng := h.New(t)
+	return eng, h.prepare(t, eng)
+}
+
+// prepare prepares the harness's archive on eng and returns the artifact
+// reference.
+func (h Harness) prepare(t *testing.T, eng engine.Engine) string {
+	t.Helper()
 	archive, _ := h.Archive(t)
 	resp, err := eng.PrepareArtifact(t.Context(), &engine.PrepareArtifactRequest{ProjectID: "conformance", DeployID: 1, Archive: bytes.NewReader(archive)})
 	if err != nil {
 		t.Fatalf("PrepareArtifact: %v", err)
 	}
-	return eng, resp.ArtifactRef
+	return resp.ArtifactRef
 }
 
 func (h Harness) create(t *testing.T, eng engine.Engine, spec engine.JobSpec) *engine.CreateJobResponse {
