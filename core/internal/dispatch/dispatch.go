@@ -180,15 +180,24 @@ func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) 
 	for _, a := range job.Args {
 		args[a.Name] = a.Value
 	}
+	collection, unique := job.Key(), "False"
+	shared, err := s.store.SharedCollection(ctx, job.JID)
+	switch {
+	case err == nil:
+		collection, unique = shared, "True"
+	case !errors.Is(err, store.ErrNotFound):
+		return engine.JobSpec{}, err
+	}
+
 	info, err := json.Marshal(map[string]any{
 		"spider":     job.SpiderName,
 		"api_host":   s.settings.APIHost,
 		"auth_token": token,
 		"key":        job.Key(),
-		"collection": job.Key(),
+		"collection": collection,
 		"args":       args,
 		"env_vars":   userEnv,
-		"unique":     "False",
+		"unique":     unique,
 	})
 	if err != nil {
 		return engine.JobSpec{}, fmt.Errorf("encode JOB_INFO: %w", err)

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/go-pg/pg/v10"
 )
@@ -39,12 +41,63 @@ func (s *Store) IngestBatch(ctx context.Context, jobID int64, kind DataKind, bat
 			duplicate = true
 			return nil
 		}
+		collection, err := sharedCollection(ctx, tx, jobID)
+		if err != nil {
+			return err
+		}
+		if kind == DataItems && collection != "" {
+			return copyUniqueItems(ctx, tx, jobID, batchID, collection, &rows)
+		}
 		if _, err := tx.CopyFrom(&rows, "COPY job_data (job_id, kind, data) FROM STDIN"); err != nil {
 			return mapError("copy job data", err)
 		}
 		return nil
 	})
 	return duplicate, err
+}
+
+// sharedCollection returns the collection a cron job's runs share, or "" for a job of its own.
+func sharedCollection(ctx context.Context, db pg.DBI, jobID int64) (string, error) {
+	var collection string
+	_, err := db.QueryOneContext(ctx, pg.Scan(&collection), "SELECT collection FROM job_collections WHERE job_id = ?", jobID)
+	if err == pg.ErrNoRows {
+		return "", nil
+	}
+	return collection, mapError("look up job collection", err)
+}
+
+// copyUniqueItems stores only the items that the shared collection does not hold yet, as
+// estela's unique collections do, and counts what it stored in the batch ledger.
+func copyUniqueItems(ctx context.Context, tx *pg.Tx, jobID int64, batchID, collection string, rows *bytes.Buffer) error {
+	if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE ingest_items (job_id bigint, kind smallint, data json) ON COMMIT DROP"); err != nil {
+		return mapError("create ingest table", err)
+	}
+	if _, err := tx.CopyFrom(rows, "COPY ingest_items (job_id, kind, data) FROM STDIN"); err != nil {
+		return mapError("copy job data", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO job_data (job_id, kind, data)
+		SELECT job_id, kind, data FROM (SELECT DISTINCT ON (md5(data::text)) job_id, kind, data, ctid FROM ingest_items
+			ORDER BY md5(data::text), ctid) fresh
+		WHERE NOT EXISTS (SELECT 1 FROM job_data d JOIN job_collections c ON c.job_id = d.job_id
+			WHERE c.collection = ? AND d.kind = ? AND md5(d.data::text) = md5(fresh.data::text))
+		ORDER BY ctid`, collection, DataItems)
+	if err != nil {
+		return mapError("store unique items", err)
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE job_data_batches SET records = ? WHERE job_id = ? AND batch_id = ?", res.RowsAffected(), jobID, batchID)
+	return mapError("count unique items", err)
+}
+
+// dataJobs returns the jobs whose records a job's data of a kind shows: the runs of its shared
+// collection for items, otherwise the job alone.
+func (s *Store) dataJobs(ctx context.Context, jobID int64, kind DataKind) ([]int64, error) {
+	if kind != DataItems {
+		return []int64{jobID}, nil
+	}
+	var ids []int64
+	_, err := s.db.QueryContext(ctx, pg.Scan(pg.Array(&ids)), `SELECT coalesce(array_agg(o.job_id ORDER BY o.job_id), ARRAY[?::bigint])
+		FROM job_collections c JOIN job_collections o ON o.collection = c.collection WHERE c.job_id = ?`, jobID, jobID)
+	return ids, mapError("list collection jobs", err)
 }
 
 // encodeCopyRows writes one COPY text-format row per record.
@@ -92,8 +145,12 @@ func (s *Store) JobStats(ctx context.Context, jobID int64) (json.RawMessage, err
 
 // CountJobData returns how many records of a kind a job has, from the batch ledger.
 func (s *Store) CountJobData(ctx context.Context, jobID int64, kind DataKind) (int, error) {
+	jobs, err := s.dataJobs(ctx, jobID, kind)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), "SELECT coalesce(sum(records), 0) FROM job_data_batches WHERE job_id = ? AND kind = ?", jobID, kind)
+	_, err = s.db.QueryOneContext(ctx, pg.Scan(&n), "SELECT coalesce(sum(records), 0) FROM job_data_batches WHERE job_id = ANY(?) AND kind = ?", pg.Array(jobs), kind)
 	return n, mapError("count job data", err)
 }
 
@@ -105,12 +162,20 @@ type DataRecord struct {
 
 // JobDataPage returns records of a kind in storage order, skipping offset records.
 func (s *Store) JobDataPage(ctx context.Context, jobID int64, kind DataKind, page Page) ([]DataRecord, error) {
-	return s.jobData(ctx, "job_id = ? AND kind = ? ORDER BY id OFFSET ? LIMIT ?", jobID, kind, page.Offset, page.Limit)
+	jobs, err := s.dataJobs(ctx, jobID, kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.jobData(ctx, "job_id = ANY(?) AND kind = ? ORDER BY id OFFSET ? LIMIT ?", pg.Array(jobs), kind, page.Offset, page.Limit)
 }
 
 // JobDataAfter returns up to limit records of a kind that follow the record with id after.
 func (s *Store) JobDataAfter(ctx context.Context, jobID int64, kind DataKind, after int64, limit int) ([]DataRecord, error) {
-	return s.jobData(ctx, "job_id = ? AND kind = ? AND id > ? ORDER BY id LIMIT ?", jobID, kind, after, limit)
+	jobs, err := s.dataJobs(ctx, jobID, kind)
+	if err != nil {
+		return nil, err
+	}
+	return s.jobData(ctx, "job_id = ANY(?) AND kind = ? AND id > ? ORDER BY id LIMIT ?", pg.Array(jobs), kind, after, limit)
 }
 
 func (s *Store) jobData(ctx context.Context, where string, params ...any) ([]DataRecord, error) {
@@ -132,8 +197,17 @@ func (s *Store) jobData(ctx context.Context, where string, params ...any) ([]Dat
 // ExportJobData streams every record of a kind, one JSON document per line, straight
 // from COPY TO STDOUT, so memory stays flat whatever the number of records.
 func (s *Store) ExportJobData(ctx context.Context, jobID int64, kind DataKind, w io.Writer) error {
+	jobs, err := s.dataJobs(ctx, jobID, kind)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, len(jobs))
+	for i, id := range jobs {
+		ids[i] = strconv.FormatInt(id, 10)
+	}
 	uw := &copyUnescaper{w: bufio.NewWriterSize(w, 64<<10)}
-	query := fmt.Sprintf("COPY (SELECT data FROM job_data WHERE job_id = %d AND kind = %d ORDER BY id) TO STDOUT", jobID, kind)
+	// COPY takes no parameters; the ids are integers formatted here.
+	query := fmt.Sprintf("COPY (SELECT data FROM job_data WHERE job_id IN (%s) AND kind = %d ORDER BY id) TO STDOUT", strings.Join(ids, ","), kind)
 	if _, err := s.db.WithContext(ctx).CopyTo(uw, query); err != nil {
 		return mapError("export job data", err)
 	}
