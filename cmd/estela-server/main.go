@@ -34,6 +34,10 @@ func main() {
 		os.Exit(2)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "estela", Level: hclog.LevelFromString(os.Getenv("ESTELA_LOG_LEVEL"))})
+	if err := startProfiler(log); err != nil {
+		log.Error("estela-server failed", "error", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, flag.Arg(0), *configPath, log); err != nil {

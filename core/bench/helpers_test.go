@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMakeItemSizeAndJSON(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{minItemBytes, minItemBytes + 1, 257, 1024, 4000} {
+		for _, i := range []int{0, 1, 999, 123456789, 9999999999} {
+			item := makeItem(i, size)
+			if len(item) != size {
+				t.Errorf("makeItem(%d, %d) has %d bytes", i, size, len(item))
+			}
+			if !json.Valid(item) {
+				t.Errorf("makeItem(%d, %d) is not valid JSON: %s", i, size, item)
+			}
+			if bytes.ContainsAny(item, "\t\n\\") {
+				t.Errorf("makeItem(%d, %d) needs COPY escaping: %s", i, size, item)
+			}
+		}
+	}
+}
+
+func TestPercentileNearestRank(t *testing.T) {
+	t.Parallel()
+	samples := make([]time.Duration, 100)
+	for i := range samples {
+		samples[len(samples)-1-i] = time.Duration(i+1) * time.Millisecond
+	}
+	tests := []struct {
+		name    string
+		samples []time.Duration
+		q       float64
+		want    time.Duration
+	}{
+		{"empty", nil, 0.99, 0},
+		{"one sample", []time.Duration{7}, 0.5, 7},
+		{"median of 100", samples, 0.5, 50 * time.Millisecond},
+		{"p99 of 100", samples, 0.99, 99 * time.Millisecond},
+		{"max", samples, 1, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := percentile(tt.samples, tt.q); got != tt.want {
+				t.Errorf("percentile(q=%v) = %s, want %s", tt.q, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAlternateOrderAndBest(t *testing.T) {
+	t.Parallel()
+	var order []string
+	limitTimes := []time.Duration{5, 3, 4}
+	apiTimes := []time.Duration{9, 8, 10}
+	bestLimit, bestAPI, err := alternate(3,
+		func() (time.Duration, error) {
+			order = append(order, "limit")
+			d := limitTimes[0]
+			limitTimes = limitTimes[1:]
+			return d, nil
+		},
+		func(round int) (time.Duration, error) {
+			order = append(order, "api")
+			return apiTimes[round], nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"limit", "api", "api", "limit", "limit", "api"}
+	if diff := cmp.Diff(want, order); diff != "" {
+		t.Errorf("run order (-want +got):\n%s", diff)
+	}
+	if bestLimit != 3 {
+		t.Errorf("best limit = %d, want 3", bestLimit)
+	}
+	if bestAPI != 8 {
+		t.Errorf("best API = %d, want 8", bestAPI)
+	}
+}
+
+func TestAlternateStopsAtError(t *testing.T) {
+	t.Parallel()
+	failure := errors.New("copy failed")
+	calls := 0
+	_, _, err := alternate(2,
+		func() (time.Duration, error) { calls++; return 0, failure },
+		func(int) (time.Duration, error) { calls++; return 1, nil })
+	if !errors.Is(err, failure) {
+		t.Errorf("err = %v, want %v", err, failure)
+	}
+	if calls != 1 {
+		t.Errorf("%d runs after the failure's, want none", calls-1)
+	}
+}
+
+func TestSizesValidate(t *testing.T) {
+	t.Parallel()
+	if err := DefaultSizes().validate(); err != nil {
+		t.Errorf("default sizes: %v", err)
+	}
+	if err := QuickSizes().validate(); err != nil {
+		t.Errorf("quick sizes: %v", err)
+	}
+	small := QuickSizes()
+	small.IngestItemBytes = minItemBytes - 1
+	if err := small.validate(); err == nil {
+		t.Error("items below the minimum size were accepted")
+	}
+	none := QuickSizes()
+	none.CronWorkers = 0
+	if err := none.validate(); err == nil {
+		t.Error("zero cron workers were accepted")
+	}
+}
