@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/estela-go/estela-go/core/internal/store"
@@ -57,10 +58,11 @@ func (s *Server) reportDeploy(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	if req.Status != store.DeployBuilding {
+	if req.Status != store.DeployBuilding && req.Status != d.Status {
 		if err := s.store.DeleteDeployTokens(r.Context(), d.DID); err != nil {
 			s.log.Warn("revoke deploy token", "did", d.DID, "error", err)
 		}
+		s.recordActivity(r.Context(), orDefault(d.UserID, 0), d.ProjectID, fmt.Sprintf("made a new Deploy #%d.", d.DID))
 	}
 	return deployReportedDTO{DID: d.DID, Status: req.Status}, nil
 }

@@ -88,7 +88,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, _, err := s.projectFor(r, actRun)
+	p, user, err := s.projectFor(r, actRun)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +123,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err := s.store.CreateJob(r.Context(), job); err != nil {
 		return nil, err
 	}
+	s.recordActivity(r.Context(), user.ID, p.PID, fmt.Sprintf("run Job-%d for spider %s.", job.JID, spider.Name))
 	s.launch(r, job.JID)
 	view := jobToDTO(job, job.EnvVars)
 	return created(jobCreatedDTO{JID: job.JID, Name: job.Name(), Args: view.Args, EnvVars: view.EnvVars, Tags: view.Tags,

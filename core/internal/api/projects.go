@@ -66,6 +66,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) (any, err
 	if err := s.store.CreateProject(r.Context(), p, user.ID); err != nil {
 		return nil, err
 	}
+	s.recordActivity(r.Context(), user.ID, p.PID, fmt.Sprintf("created project %s (%s).", p.Name, p.PID))
 	dto, err := s.projectDTO(r, p)
 	return created(dto), err
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/estela-go/estela-go/core/internal/store"
@@ -50,6 +51,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) (any, err
 	if update.Member != nil && !user.IsSuperuser && update.Member.Email != "" && equalFold(update.Member.Email, user.Email) {
 		return nil, errField("email", "You cannot change your own role; ask another admin or the owner.")
 	}
+	oldName := p.Name
 	err = s.store.UpdateProject(r.Context(), p.PID, update)
 	switch {
 	case errors.Is(err, store.ErrNoSuchUser):
@@ -68,7 +70,42 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
+	for _, description := range projectActivities(oldName, p, &req) {
+		s.recordActivity(r.Context(), user.ID, p.PID, description)
+	}
 	return s.projectUpdatedDTO(r, p)
+}
+
+// projectActivities describes an applied project update in estela's activity texts.
+func projectActivities(oldName string, p *store.Project, req *projectUpdateRequest) []string {
+	var out []string
+	if req.Name != nil && *req.Name != oldName {
+		out = append(out, fmt.Sprintf("renamed project %s (%s) to %s.", oldName, p.PID, *req.Name))
+	}
+	if req.Framework != nil {
+		out = append(out, fmt.Sprintf("changed the framework to %s.", *req.Framework))
+	}
+	if req.Email != nil && req.Action != nil {
+		switch *req.Action {
+		case "add":
+			out = append(out, fmt.Sprintf("added user %s with role %s.", *req.Email, orDefault(req.Permission, "")))
+		case "remove":
+			out = append(out, fmt.Sprintf("removed user %s.", *req.Email))
+		case "update":
+			out = append(out, fmt.Sprintf("updated %s's permissions to %s.", *req.Email, orDefault(req.Permission, "")))
+		}
+	}
+	if req.DataStatus != nil {
+		text := "changed data persistence to persistent."
+		if *req.DataStatus == "PENDING" {
+			text = fmt.Sprintf("changed data persistence to %d days.", p.DataExpiryDays)
+		}
+		if req.ApplyToExistingSpiders {
+			text += " Applied to all existing spiders."
+		}
+		out = append(out, text)
+	}
+	return out
 }
 
 // projectChange turns the request into a store update and the role it needs.
@@ -127,13 +164,14 @@ func (s *Server) projectUpdatedDTO(r *http.Request, p *store.Project) (projectUp
 
 // deleteProject soft-deletes a project; only its owner may.
 func (s *Server) deleteProject(_ http.ResponseWriter, r *http.Request) (any, error) {
-	p, _, err := s.projectFor(r, actOwn)
+	p, user, err := s.projectFor(r, actOwn)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.DeleteProject(r.Context(), p.PID); err != nil {
 		return nil, err
 	}
+	s.recordActivity(r.Context(), user.ID, p.PID, fmt.Sprintf("deleted project %s (%s).", p.Name, p.PID))
 	return noContent, nil
 }
 

@@ -100,3 +100,27 @@ func TestProjectJobsList(t *testing.T) {
 	expectField(t, f.get("viewer", path+"?page_size=101"), "page_size", "page_size over 100")
 	expectField(t, f.get("viewer", path+"?page=x"), "page", "page=x")
 }
+
+func TestActivitiesRecorded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	path := "/api/projects/" + f.p
+	expectStatus(t, f.json("owner", http.MethodPatch, path, map[string]any{"name": "renamed"}), http.StatusOK, "rename")
+	job := f.json("developer", http.MethodPost, fmt.Sprintf("%s/spiders/%d/jobs", path, f.pSpider), map[string]any{"data_status": "PERSISTENT"})
+	expectStatus(t, job, http.StatusCreated, "run a job")
+	expectStatus(t, f.json("owner", http.MethodPatch, path, map[string]any{"email": "outsider@example.com", "action": "add", "permission": "VIEWER"}), http.StatusOK, "add a member")
+
+	r := f.get("viewer", path+"/activities?page_size=10")
+	var got []string
+	for _, a := range r.body["results"].([]any) {
+		got = append(got, a.(map[string]any)["description"].(string))
+	}
+	want := []string{
+		"added user outsider@example.com with role VIEWER.",
+		fmt.Sprintf("run Job-%v for spider quotes.", job.body["jid"]),
+		fmt.Sprintf("renamed project shop (%s) to renamed.", f.p),
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("activities, newest first:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -264,6 +264,7 @@ func (s *Service) BuildDeploy(ctx context.Context, did int64) error {
 	if err := s.store.SucceedDeploy(ctx, did, resp.ArtifactRef, resp.Spiders); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
+	s.recordDeploy(ctx, d)
 	s.log.Info("deploy ready", "did", did, "project", d.ProjectID, "spiders", resp.Spiders)
 	return nil
 }
@@ -286,5 +287,20 @@ func (s *Service) failDeploy(ctx context.Context, did int64, reason string) erro
 	if err := s.store.FailDeploy(ctx, did, reason); err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
+	if d, err := s.store.DeployByID(ctx, did); err == nil {
+		s.recordDeploy(ctx, d)
+	}
 	return nil
+}
+
+// recordDeploy adds estela's "made a new Deploy" activity, attributed to the deploy's user.
+// A failed activity is logged and does not fail the deploy.
+func (s *Service) recordDeploy(ctx context.Context, d *store.Deploy) {
+	var user int64
+	if d.UserID != nil {
+		user = *d.UserID
+	}
+	if _, err := s.store.RecordActivity(ctx, user, d.ProjectID, fmt.Sprintf("made a new Deploy #%d.", d.DID)); err != nil {
+		s.log.Warn("record deploy activity", "did", d.DID, "error", err)
+	}
 }
