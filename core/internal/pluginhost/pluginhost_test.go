@@ -2,12 +2,12 @@ package pluginhost
 
 import (
 	"context"
-	"regexp"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
