@@ -4,7 +4,7 @@ GO ?= go
 # Every first-party plugin is a module of its own under plugins/<kind>/<name>.
 PLUGINS := $(patsubst plugins/%/go.mod,%,$(wildcard plugins/*/*/go.mod))
 
-.PHONY: build run test proto vet clean docs
+.PHONY: build run test bench proto vet clean docs
 
 build:
 	$(GO) build -o bin/estela-server ./cmd/estela-server
@@ -23,6 +23,12 @@ run: build
 
 test: build
 	deploy/local/test.sh
+
+# Measures the platform on this machine (docs/benchmarks.md). BENCH_FLAGS passes flags to
+# estela-bench, such as -quick; BENCH_OUT names a file for the figures as JSON.
+bench: build
+	$(GO) build -o bin/estela-bench ./cmd/estela-bench
+	BENCH_OUT=$(BENCH_OUT) bin/estela-bench $(BENCH_FLAGS)
 
 proto:
 	$(MAKE) -C sdk proto
