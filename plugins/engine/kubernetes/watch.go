@@ -50,13 +50,15 @@ func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest
 	if err := validateLabelKeys(req.Labels); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sel := selector(req.Labels).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
 		informers.WithNamespace(s.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel }))
-	defer factory.Shutdown()
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel() // Shutdown waits for the informers, which stop when ctx ends
+		factory.Shutdown()
+	}()
 	jobInformer := factory.Batch().V1().Jobs()
 	podInformer := factory.Core().V1().Pods()
 	changes := make(chan jobChange, watchBuffer)

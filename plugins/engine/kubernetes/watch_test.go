@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/estela-go/estela-go/sdk/engine"
+)
+
+// watchTimeout bounds each wait for an event; the fake clientset delivers
+// them within milliseconds.
+const watchTimeout = 10 * time.Second
+
+// startWatch runs WatchJobs until the test ends and returns its events.
+func startWatch(t *testing.T, e *kubeEngine, selector map[string]string) (<-chan engine.JobEvent, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	events := make(chan engine.JobEvent, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.WatchJobs(ctx, &engine.WatchJobsRequest{Labels: selector}, func(ev engine.JobEvent) error {
+			events <- ev
+			return nil
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return events, done
+}
+
+func nextEvent(t *testing.T, events <-chan engine.JobEvent) engine.JobEvent {
+	t.Helper()
+	select {
+	case ev := <-events:
+		return ev
+	case <-time.After(watchTimeout):
+		t.Fatal("no event within", watchTimeout)
+		return engine.JobEvent{}
+	}
+}
+
+func TestWatchJobs(t *testing.T) {
+	t.Parallel()
+	project7 := map[string]string{"estela/project": "7"}
+	objects := labeledJob("sj-1-7", project7)
+	objects = append(objects, labeledJob("sj-2-8", map[string]string{"estela/project": "8"})...)
+	e, client := newTestEngine(t, nil, objects...)
+	events, _ := startWatch(t, e, project7)
+	ctx := t.Context()
+
+	if ev := nextEvent(t, events); ev.Job.Name != "sj-1-7" || ev.Job.State != engine.JobPending || ev.Deleted {
+		t.Fatalf("first event = %+v, want sj-1-7 PENDING", ev)
+	}
+
+	pod := labeledJob("sj-1-7", project7, podFixture("sj-1-7", "sj-1-7-x", corev1.PodRunning, running(1)))[1].(*corev1.Pod)
+	if _, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, events); ev.Job.Name != "sj-1-7" || ev.Job.State != engine.JobRunning {
+		t.Fatalf("event after the pod started = %+v, want sj-1-7 RUNNING", ev)
+	}
+
+	job, err := client.BatchV1().Jobs("default").Get(ctx, "sj-1-7", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Conditions = []batchv1.JobCondition{condition(batchv1.JobComplete, "CompletionsReached", 5)}
+	if _, err := client.BatchV1().Jobs("default").UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, events); ev.Job.State != engine.JobSucceeded {
+		t.Fatalf("event after completion = %+v, want SUCCEEDED", ev)
+	}
+
+	created, err := e.CreateJob(ctx, &engine.CreateJobRequest{Spec: engine.JobSpec{
+		Name: "sj-3-7", ArtifactRef: "registry.example.com/p:1", Command: []string{"estela-crawl"}, Labels: project7,
+	}})
+	if err != nil || !created.Created {
+		t.Fatalf("CreateJob = %+v, %v", created, err)
+	}
+	if ev := nextEvent(t, events); ev.Job.Name != "sj-3-7" || ev.Job.State != engine.JobPending {
+		t.Fatalf("event after CreateJob = %+v, want sj-3-7 PENDING", ev)
+	}
+
+	if _, err := e.DeleteJob(ctx, &engine.DeleteJobRequest{Name: "sj-1-7"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := nextEvent(t, events)
+	if ev.Job.Name != "sj-1-7" || !ev.Deleted || ev.Job.State != engine.JobSucceeded {
+		t.Fatalf("event after DeleteJob = %+v, want sj-1-7 deleted, SUCCEEDED", ev)
+	}
+
+	if _, err := e.StopJob(ctx, &engine.StopJobRequest{Name: "sj-3-7"}); err != nil {
+		t.Fatal(err)
+	}
+	// The stop annotation and the deletion may come as two events, or as
+	// one when the Job is gone before the watch reads the first.
+	for {
+		ev := nextEvent(t, events)
+		if ev.Job.Name != "sj-3-7" || ev.Job.State != engine.JobStopped {
+			t.Fatalf("event after StopJob = %+v, want sj-3-7 STOPPED", ev)
+		}
+		if ev.Deleted {
+			break
+		}
+	}
+
+	select {
+	case ev := <-events:
+		t.Errorf("unexpected event %+v", ev)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestWatchJobsEndsWithSendError(t *testing.T) {
+	t.Parallel()
+	e, _ := newTestEngine(t, nil, labeledJob("sj-1-7", nil)...)
+	closed := errors.New("stream closed")
+	err := e.WatchJobs(t.Context(), &engine.WatchJobsRequest{}, func(engine.JobEvent) error { return closed })
+	if !errors.Is(err, closed) {
+		t.Errorf("WatchJobs: error = %v, want the error of send", err)
+	}
+}
