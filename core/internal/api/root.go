@@ -10,7 +10,9 @@ import (
 // estela-cli checks for the "projects" key.
 func (s *Server) apiRoot(_ http.ResponseWriter, r *http.Request) (any, error) {
 	base := requestScheme(r) + "://" + r.Host + "/api/"
-	return map[string]string{"projects": base + "projects"}, nil
+	return map[string]string{
+		"projects": base + "projects", "notifications": base + "notifications", "proxy_provider": base + "proxy_provider",
+	}, nil
 }
 
 // healthDetail runs every health check and answers 503 when one fails.

@@ -176,6 +176,9 @@ func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) 
 	for _, v := range vars {
 		userEnv[v.Name] = v.Value
 	}
+	if err := s.addProxy(ctx, userEnv); err != nil {
+		return engine.JobSpec{}, err
+	}
 	args := make(map[string]string, len(job.Args))
 	for _, a := range job.Args {
 		args[a.Name] = a.Value
@@ -303,4 +306,25 @@ func (s *Service) recordDeploy(ctx context.Context, d *store.Deploy) {
 	if _, err := s.store.RecordActivity(ctx, user, d.ProjectID, fmt.Sprintf("made a new Deploy #%d.", d.DID)); err != nil {
 		s.log.Warn("record deploy activity", "did", d.DID, "error", err)
 	}
+}
+
+// addProxy puts the current credentials of the proxy provider a job names in ESTELA_PROXY_NAME
+// into its environment, with ESTELA_PROXIES_ENABLED, as estela's dispatch does. An unknown
+// provider name leaves the environment as it is.
+func (s *Service) addProxy(ctx context.Context, env map[string]string) error {
+	name := env["ESTELA_PROXY_NAME"]
+	if name == "" {
+		return nil
+	}
+	p, err := s.store.ProxyProviderByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	env["ESTELA_PROXY_USER"], env["ESTELA_PROXY_PASS"] = p.Username, p.Password
+	env["ESTELA_PROXY_URL"], env["ESTELA_PROXY_PORT"] = p.Host, p.Port
+	env["ESTELA_PROXY_NAME"], env["ESTELA_PROXIES_ENABLED"] = p.Name, "True"
+	return nil
 }

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/estela-go/estela-go/core/internal/dispatch"
@@ -96,5 +97,50 @@ func TestDispatchRejectedJobFails(t *testing.T) {
 	got, _ := st.JobByID(ctx, j.JID)
 	if got.Status != store.JobError || got.ErrorReason != "the engine rejected the job: image name is invalid" {
 		t.Errorf("rejected job: %s (%q)", got.Status, got.ErrorReason)
+	}
+}
+
+// recordingEngine is a test double of an engine that accepts every job and keeps its spec.
+type recordingEngine struct {
+	engine.Engine
+	specs []engine.JobSpec
+}
+
+func (e *recordingEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
+	e.specs = append(e.specs, req.Spec)
+	return &engine.CreateJobResponse{Job: engine.JobStatus{Name: req.Spec.Name, State: engine.JobRunning}, Created: true}, nil
+}
+
+func TestDispatchAddsProxyCredentials(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	provider := &store.ProxyProvider{Name: "residential", Username: "u", Password: "p4ss", Host: "proxy.example", Port: "8080"}
+	if err := st.CreateProxyProvider(ctx, provider); err != nil {
+		t.Fatal(err)
+	}
+	j := queuedJob(t, st)
+	if err := st.CreateEnvVar(ctx, &store.EnvVar{JobID: &j.JID, Name: "ESTELA_PROXY_NAME", Value: "residential"}); err != nil {
+		t.Fatal(err)
+	}
+	eng := &recordingEngine{}
+	svc := newService(t, st, eng, dispatch.ImageSettings{})
+
+	if err := svc.DispatchJob(ctx, j.JID); err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
+	if len(eng.specs) != 1 {
+		t.Fatalf("engine got %d jobs, want 1", len(eng.specs))
+	}
+	env := eng.specs[0].Env
+	want := map[string]string{"ESTELA_PROXIES_ENABLED": "True", "ESTELA_PROXY_USER": "u", "ESTELA_PROXY_PASS": "p4ss",
+		"ESTELA_PROXY_URL": "proxy.example", "ESTELA_PROXY_PORT": "8080", "ESTELA_PROXY_NAME": "residential"}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("job env %s = %q, want %q", k, env[k], v)
+		}
+	}
+	if !strings.Contains(env["JOB_INFO"], `"ESTELA_PROXIES_ENABLED":"True"`) {
+		t.Errorf("JOB_INFO env_vars lack the proxy settings: %s", env["JOB_INFO"])
 	}
 }

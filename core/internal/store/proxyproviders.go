@@ -133,3 +133,10 @@ func (s *Store) ProjectOfSpider(ctx context.Context, sid int64) (string, error) 
 		WHERE s.sid = ? AND NOT s.deleted AND NOT p.deleted`, sid)
 	return pid, mapError(fmt.Sprintf("load spider %d", sid), err)
 }
+
+// ProxyProviderByName returns the first provider with a name, as estela's dispatch picks it.
+func (s *Store) ProxyProviderByName(ctx context.Context, name string) (*ProxyProvider, error) {
+	p := &ProxyProvider{}
+	err := s.db.ModelContext(ctx, p).Where("name = ?", name).Order("proxyid").Limit(1).Select()
+	return p, mapError("load proxy provider", err)
+}
