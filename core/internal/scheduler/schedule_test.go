@@ -64,7 +64,7 @@ func TestParseInvalidSchedules(t *testing.T) {
 	for _, expr := range []string{
 		"",
 		"* * * *",
-		"0 * * * * *",     // six fields, with seconds
+		"0 * * * * *",      // six fields, with seconds
 		"0 0 * * * * 2024", // seven fields
 		"@daily",
 		"TZ=UTC",
