@@ -40,7 +40,11 @@ STDERR_LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 STDERR_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # Order 950 puts the middleware next to the downloader (see middlewares.py).
-DOWNLOADER_MIDDLEWARES = {"estela_scrapy.middlewares.RequestRecordMiddleware": 950}
+DOWNLOADER_MIDDLEWARES = {
+    "estela_scrapy.middlewares.RequestRecordMiddleware": 950,
+    # Before Scrapy's HttpProxyMiddleware (750), which turns the proxy meta into the request.
+    "estela_scrapy.proxy.EstelaProxyMiddleware": 700,
+}
 EXTENSIONS = {"estela_scrapy.extensions.JobReporter": 100}
 REDIS_EXTENSIONS = {"estela_scrapy.redis_stats.RedisStatsWriter": 110}
 SCRAPY_MEMORY_USAGE = "scrapy.extensions.memusage.MemoryUsage"
