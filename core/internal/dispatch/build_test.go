@@ -46,7 +46,7 @@ func (noRegistry) RegistryAuth(context.Context, *credentials.RegistryAuthRequest
 func newDeploy(t *testing.T, st *store.Store) *store.Deploy {
 	t.Helper()
 	ctx := context.Background()
-	u := &store.User{Username: "dev", PasswordHash: "x", IsActive: true}
+	u := &store.User{Username: "dev-" + store.NewUUID()[:8], PasswordHash: "x", IsActive: true}
 	if err := st.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}

@@ -158,33 +158,61 @@ func (s *Service) flushStats(ctx context.Context, job *store.Job, update *store.
 	}
 }
 
+// engineJobRetention is how long the engine keeps a finished job, with its output, after the
+// job ended in Postgres too.
+const engineJobRetention = time.Hour
+
 // stopOrphans stops engine jobs that still run although their job has ended in Postgres, for
-// example when a stop request reached the database but not the engine.
+// example when a stop request reached the database but not the engine, and deletes finished
+// engine jobs after engineJobRetention so that the engine's list stays short. The statuses of
+// all these jobs are read in one query.
 func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, active map[string]bool) error {
+	byJID := map[int64]engine.JobStatus{}
 	for _, j := range jobs {
-		if active[j.Name] || j.State.Final() {
+		if active[j.Name] {
 			continue
 		}
-		jid, err := strconv.ParseInt(j.Labels[LabelJob], 10, 64)
-		if err != nil {
+		if jid, err := strconv.ParseInt(j.Labels[LabelJob], 10, 64); err == nil {
+			byJID[jid] = j
+		}
+	}
+	if len(byJID) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(byJID))
+	for jid := range byJID {
+		ids = append(ids, jid)
+	}
+	statuses, err := s.store.JobStatuses(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for jid, j := range byJID {
+		status, known := statuses[jid]
+		if known && !lifecycle.Terminal(status.Status) {
 			continue
 		}
-		job, err := s.store.JobByID(ctx, jid)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+		switch {
+		case !j.State.Final():
+			if known && status.Status == lifecycle.Stopped && time.Since(status.Changed) < 2*s.settings.StopGrace {
+				// The stop request is still in its grace period; a second stop would kill the
+				// job before it flushed its data.
+				continue
+			}
+			s.log.Info("stopping engine job of an ended job", "name", j.Name)
+			s.stopOnEngine(ctx, j.Name)
+		case !j.FinishedAt.IsZero() && time.Since(j.FinishedAt) > engineJobRetention:
+			s.deleteOnEngine(ctx, j.Name)
 		}
-		if err == nil && !lifecycle.Terminal(job.Status) {
-			continue
-		}
-		if err == nil && job.Status == lifecycle.Stopped && time.Since(job.StatusChanged) < 2*s.settings.StopGrace {
-			// The stop request is still in its grace period; a second stop would kill the job
-			// before it flushed its data.
-			continue
-		}
-		s.log.Info("stopping engine job of an ended job", "name", j.Name)
-		s.stopOnEngine(ctx, j.Name)
 	}
 	return nil
+}
+
+func (s *Service) deleteOnEngine(ctx context.Context, name string) {
+	_, err := s.engine.DeleteJob(ctx, &engine.DeleteJobRequest{Name: name})
+	if err != nil && !errors.Is(err, errdefs.ErrNotFound) {
+		s.log.Warn("delete finished engine job", "name", name, "error", err)
+	}
 }
 
 // StopJob is called after a user moved a job to STOPPED: it flushes the live stats of a running

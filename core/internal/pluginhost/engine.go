@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -135,4 +136,47 @@ func (e *Engine) Capabilities() []string {
 		return info.Capabilities
 	}
 	return nil
+}
+
+// WatchJobs implements engine.JobWatcher. The stream has no deadline of its own: it ends with
+// ctx. An engine without the capability answers errdefs.ErrUnimplemented.
+func (e *Engine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest, send func(engine.JobEvent) error) error {
+	impl, err := e.impl(ctx)
+	if err != nil {
+		return err
+	}
+	watcher, ok := impl.(engine.JobWatcher)
+	if !ok {
+		return fmt.Errorf("engine plugin %q cannot watch jobs: %w", e.inst.opts.Binary.Name, errdefs.ErrUnimplemented)
+	}
+	return watcher.WatchJobs(ctx, req, send)
+}
+
+// JobLogs implements engine.LogStreamer; following logs lasts as long as ctx.
+func (e *Engine) JobLogs(ctx context.Context, req *engine.JobLogsRequest, w io.Writer) error {
+	impl, err := e.impl(ctx)
+	if err != nil {
+		return err
+	}
+	if !req.Follow {
+		var cancel context.CancelFunc
+		ctx, cancel = e.inst.callContext(ctx, 0)
+		defer cancel()
+	}
+	logs, ok := impl.(engine.LogStreamer)
+	if !ok {
+		return fmt.Errorf("engine plugin %q cannot stream logs: %w", e.inst.opts.Binary.Name, errdefs.ErrUnimplemented)
+	}
+	return logs.JobLogs(ctx, req, w)
+}
+
+// Capacity implements engine.CapacityReporter.
+func (e *Engine) Capacity(ctx context.Context, req *engine.CapacityRequest) (*engine.CapacityResponse, error) {
+	return call(ctx, e, 0, func(ctx context.Context, impl engine.Engine) (*engine.CapacityResponse, error) {
+		reporter, ok := impl.(engine.CapacityReporter)
+		if !ok {
+			return nil, fmt.Errorf("engine plugin %q cannot report capacity: %w", e.inst.opts.Binary.Name, errdefs.ErrUnimplemented)
+		}
+		return reporter.Capacity(ctx, req)
+	})
 }

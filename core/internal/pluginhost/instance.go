@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/estela-go/estela-go/sdk/credentials"
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -47,6 +48,9 @@ type instance struct {
 	// hung and started again.
 	timeouts int
 }
+
+// maxMessageBytes bounds one answer from a plugin.
+const maxMessageBytes = 256 << 20
 
 // hangLimit is how many calls in a row may time out before the plugin is restarted.
 const hangLimit = 3
@@ -110,6 +114,9 @@ func (i *instance) start(ctx context.Context) error {
 		AutoMTLS:         true,
 		Logger:           i.opts.Logger,
 		StartTimeout:     30 * time.Second,
+		// ListJobs answers for every job at once; gRPC's default 4 MiB would cap it at some
+		// tens of thousands of jobs.
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes))},
 	})
 	rpc, err := client.Client()
 	if err != nil {

@@ -259,3 +259,27 @@ func (s *Store) EnvVarInProject(ctx context.Context, pid string, evid int64) (*E
 		WHERE e.evid = ? AND (e.project_id = ? OR s.project_id = ? OR j.project_id = ?)`, evid, pid, pid, pid)
 	return ev, mapError("load env var", err)
 }
+
+// JobStatus is a job's status and when it last changed.
+type JobStatus struct {
+	Status  string
+	Changed time.Time
+}
+
+// JobStatuses returns the status of each existing job among ids.
+func (s *Store) JobStatuses(ctx context.Context, ids []int64) (map[int64]JobStatus, error) {
+	var rows []struct {
+		JID           int64
+		Status        string
+		StatusChanged time.Time
+	}
+	_, err := s.db.QueryContext(ctx, &rows, "SELECT jid, status, status_changed FROM jobs WHERE jid = ANY(?)", pg.Array(ids))
+	if err != nil {
+		return nil, mapError("load job statuses", err)
+	}
+	out := make(map[int64]JobStatus, len(rows))
+	for _, r := range rows {
+		out[r.JID] = JobStatus{Status: r.Status, Changed: r.StatusChanged}
+	}
+	return out, nil
+}
