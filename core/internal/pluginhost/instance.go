@@ -49,6 +49,9 @@ type instance struct {
 	timeouts int
 }
 
+// configureTimeout is the least time GetInfo and Configure get at a plugin's start.
+const configureTimeout = time.Minute
+
 // maxMessageBytes bounds one answer from a plugin.
 const maxMessageBytes = 256 << 20
 
@@ -139,7 +142,9 @@ func (i *instance) start(ctx context.Context) error {
 }
 
 func (i *instance) configure(ctx context.Context, c configurer) error {
-	ctx, cancel := context.WithTimeout(ctx, i.opts.CallTimeout)
+	// Configure may check the plugin's environment (the local engine runs Python to find
+	// Scrapy), so it gets more time than an ordinary call.
+	ctx, cancel := context.WithTimeout(ctx, max(i.opts.CallTimeout, configureTimeout))
 	defer cancel()
 	info, err := c.GetInfo(ctx)
 	if err != nil {
