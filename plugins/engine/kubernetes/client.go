@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
@@ -46,11 +48,33 @@ func restConfig(s *settings) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = s.Kubeconfig
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: s.Context}
-	config, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	if err := checkContext(loader, s.Context); err != nil {
+		return nil, err
+	}
+	config, err := loader.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	return config, nil
+}
+
+// errUnknownContext means the context setting names no context of the
+// kubeconfig.
+var errUnknownContext = errors.New("unknown context")
+
+func checkContext(loader clientcmd.ClientConfig, name string) error {
+	if name == "" {
+		return nil
+	}
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	if _, ok := raw.Contexts[name]; !ok {
+		return fmt.Errorf("%w %q: the kubeconfig has %v", errUnknownContext, name, slices.Sorted(maps.Keys(raw.Contexts)))
+	}
+	return nil
 }
 
 // apiError converts an error of the Kubernetes API into an errdefs error

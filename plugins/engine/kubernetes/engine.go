@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/estela-go/estela-go/sdk/engine"
 	"github.com/estela-go/estela-go/sdk/errdefs"
@@ -95,7 +95,7 @@ func (e *kubeEngine) Configure(ctx context.Context, req *pluginapi.ConfigureRequ
 
 // configPath returns the setting a cluster configuration error is about.
 func configPath(s *settings, err error) string {
-	if s.Context != "" && clientcmd.IsContextNotFound(err) {
+	if errors.Is(err, errUnknownContext) {
 		return "context"
 	}
 	return "kubeconfig"

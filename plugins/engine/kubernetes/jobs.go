@@ -156,11 +156,13 @@ func (e *kubeEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) (*
 		return &engine.StopJobResponse{Job: status}, nil
 	}
 	stoppedAt := e.now().UTC().Truncate(time.Second)
+	status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonStopped, stoppedAt
+	// The record comes first so that a watch sees it when the deletion arrives.
+	e.stopped.add(status, e.now())
 	if err := e.deleteJob(ctx, s, client, job, pods, stoppedAt, req.Grace); err != nil {
+		e.stopped.remove(req.Name)
 		return nil, err
 	}
-	status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonStopped, stoppedAt
-	e.stopped.add(status, e.now())
 	e.logger.Info("job stopped", "job", req.Name, "grace", req.Grace)
 	return &engine.StopJobResponse{Job: status}, nil
 }
@@ -200,14 +202,14 @@ func deleteOptions(uid types.UID, propagation metav1.DeletionPropagation) metav1
 }
 
 // DeleteJob deletes the Job with background propagation, so it is gone at
-// once and the garbage collector deletes its pods after, and forgets a job
-// StopJob deleted.
+// once and the garbage collector deletes its pods after. It also forgets a
+// job that StopJob deleted, which ends that job for the watches too.
 func (e *kubeEngine) DeleteJob(ctx context.Context, req *engine.DeleteJobRequest) (*engine.DeleteJobResponse, error) {
 	s, client, err := e.current()
 	if err != nil {
 		return nil, err
 	}
-	wasStopped := e.stopped.remove(req.Name)
+	wasStopped := e.stopped.forget(req.Name)
 	job, _, err := e.readJob(ctx, s, client, req.Name)
 	if errors.Is(err, errdefs.ErrNotFound) && wasStopped {
 		return &engine.DeleteJobResponse{}, nil

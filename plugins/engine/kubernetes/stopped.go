@@ -15,14 +15,18 @@ const (
 )
 
 // stoppedJobs keeps the status of the jobs StopJob deleted, because their
-// Jobs vanish from the API server once the pods are gone.
+// Jobs vanish from the API server once the pods are gone. Watches
+// subscribe to learn when an entry is forgotten, which is when the job
+// stops existing for the host.
 //
 // NOTE: the record lives in this process only. After a plugin restart, or
 // on another replica, GetJob of a stopped job whose Job is gone returns
 // errdefs.ErrNotFound.
 type stoppedJobs struct {
-	mu   sync.Mutex
-	jobs map[string]stoppedJob
+	mu          sync.Mutex
+	jobs        map[string]stoppedJob
+	subscribers map[int]func(name string)
+	nextID      int
 }
 
 type stoppedJob struct {
@@ -31,24 +35,33 @@ type stoppedJob struct {
 }
 
 func newStoppedJobs() *stoppedJobs {
-	return &stoppedJobs{jobs: map[string]stoppedJob{}}
+	return &stoppedJobs{jobs: map[string]stoppedJob{}, subscribers: map[int]func(string){}}
 }
 
-// add records status, dropping expired entries and, when full, the oldest.
+// add records status. It forgets expired entries and, when full, the oldest.
 func (s *stoppedJobs) add(status engine.JobStatus, now time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.jobs[status.Name] = stoppedJob{status: status, addedAt: now}
+	var forgotten []string
 	oldest := ""
 	for name, job := range s.jobs {
 		if now.Sub(job.addedAt) > stoppedRetention {
 			delete(s.jobs, name)
+			forgotten = append(forgotten, name)
 		} else if oldest == "" || job.addedAt.Before(s.jobs[oldest].addedAt) {
 			oldest = name
 		}
 	}
 	if len(s.jobs) > maxStoppedJobs {
 		delete(s.jobs, oldest)
+		forgotten = append(forgotten, oldest)
+	}
+	notify := s.subscriberList()
+	s.mu.Unlock()
+	for _, name := range forgotten {
+		for _, fn := range notify {
+			fn(name)
+		}
 	}
 }
 
@@ -75,11 +88,51 @@ func (s *stoppedJobs) list(want map[string]string, now time.Time) []engine.JobSt
 	return out
 }
 
-// remove forgets name and reports whether it was recorded.
+// remove drops name without telling the subscribers, for a job that
+// exists again or whose stop failed, and reports whether it was recorded.
 func (s *stoppedJobs) remove(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.jobs[name]
 	delete(s.jobs, name)
 	return ok
+}
+
+// forget drops name and tells the subscribers, for a deleted job, and
+// reports whether it was recorded.
+func (s *stoppedJobs) forget(name string) bool {
+	if !s.remove(name) {
+		return false
+	}
+	s.mu.Lock()
+	notify := s.subscriberList()
+	s.mu.Unlock()
+	for _, fn := range notify {
+		fn(name)
+	}
+	return true
+}
+
+// subscribe calls fn with the name of every forgotten entry until
+// unsubscribe is called. fn must not block.
+func (s *stoppedJobs) subscribe(fn func(name string)) (unsubscribe func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.nextID
+	s.nextID++
+	s.subscribers[id] = fn
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.subscribers, id)
+	}
+}
+
+// subscriberList returns the subscribers; callers hold s.mu.
+func (s *stoppedJobs) subscriberList() []func(string) {
+	out := make([]func(string), 0, len(s.subscribers))
+	for _, fn := range s.subscribers {
+		out = append(out, fn)
+	}
+	return out
 }

@@ -20,11 +20,13 @@ import (
 // When it is full, the informers keep queueing in their own buffers.
 const watchBuffer = 256
 
-// jobChange names a Job whose status may have changed. Deleted carries the
-// last state of a deleted Job.
+// jobChange names a job whose status may have changed. Deleted carries the
+// last state of a deleted Job, and forgotten marks a stopped job that
+// DeleteJob removed after its Job was gone.
 type jobChange struct {
-	name    string
-	deleted *batchv1.Job
+	name      string
+	deleted   *batchv1.Job
+	forgotten bool
 }
 
 // jobWatch turns informer events into JobEvents for one WatchJobs call.
@@ -40,8 +42,9 @@ type jobWatch struct {
 // WatchJobs runs informers on the Jobs and pods selected by req.Labels and
 // sends a JobEvent whenever a job's status changes: first one per existing
 // job, once both caches are filled, then one per change. A pod change
-// counts as a change of its Job. It returns nil when ctx ends and the error
-// of send when send fails.
+// counts as a change of its Job. A job stopped by this process stays, as
+// STOPPED, until DeleteJob, as it does for GetJob. It returns nil when ctx
+// ends and the error of send when send fails.
 func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest, send func(engine.JobEvent) error) error {
 	s, client, err := e.current()
 	if err != nil {
@@ -62,9 +65,21 @@ func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest
 	jobInformer := factory.Batch().V1().Jobs()
 	podInformer := factory.Core().V1().Pods()
 	changes := make(chan jobChange, watchBuffer)
-	if err := addHandlers(ctx, jobInformer.Informer(), podInformer.Informer(), changes); err != nil {
+	push := func(change jobChange) {
+		if change.name == "" {
+			return
+		}
+		select {
+		case changes <- change:
+		case <-ctx.Done():
+		}
+	}
+	if err := addHandlers(jobInformer.Informer(), podInformer.Informer(), push); err != nil {
 		return err
 	}
+	// forget runs inside DeleteJob, which must not wait for this watch.
+	unsubscribe := e.stopped.subscribe(func(name string) { go push(jobChange{name: name, forgotten: true}) })
+	defer unsubscribe()
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), jobInformer.Informer().HasSynced, podInformer.Informer().HasSynced) {
 		return nil
@@ -80,18 +95,9 @@ func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest
 	return w.run(ctx, changes, send)
 }
 
-// addHandlers sends the name of every changed Job, and of the Job of every
-// changed pod, to changes.
-func addHandlers(ctx context.Context, jobInformer, podInformer cache.SharedIndexInformer, changes chan<- jobChange) error {
-	push := func(change jobChange) {
-		if change.name == "" {
-			return
-		}
-		select {
-		case changes <- change:
-		case <-ctx.Done():
-		}
-	}
+// addHandlers pushes the name of every changed Job, and of the Job of
+// every changed pod.
+func addHandlers(jobInformer, podInformer cache.SharedIndexInformer, push func(jobChange)) error {
 	_, err := jobInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { push(jobChange{name: objectName(obj)}) },
 		UpdateFunc: func(_, obj any) { push(jobChange{name: objectName(obj)}) },
@@ -151,14 +157,21 @@ func (w *jobWatch) run(ctx context.Context, changes <-chan jobChange, send func(
 // event returns the JobEvent for a change, or false when there is nothing
 // new to send.
 func (w *jobWatch) event(change jobChange) (engine.JobEvent, bool) {
-	if change.deleted != nil {
+	switch {
+	case change.forgotten:
+		return w.removed(change.name, engine.JobStatus{})
+	case change.deleted != nil:
 		return w.deletedEvent(change.deleted)
 	}
 	job, err := w.jobs.Get(change.name)
 	if err != nil {
 		return engine.JobEvent{}, false // deleted meanwhile: its delete event follows
 	}
-	status := jobStatus(job, w.podsOf(change.name))
+	return w.changed(jobStatus(job, w.podsOf(change.name)))
+}
+
+// changed returns the event of a live status, unless it was sent last.
+func (w *jobWatch) changed(status engine.JobStatus) (engine.JobEvent, bool) {
 	if !containsLabels(status.Labels, w.want) {
 		return engine.JobEvent{}, false
 	}
@@ -169,21 +182,32 @@ func (w *jobWatch) event(change jobChange) (engine.JobEvent, bool) {
 	return engine.JobEvent{Job: status}, true
 }
 
-// deletedEvent returns the final event of a deleted Job. A live job
-// deleted by StopJob is STOPPED; one deleted by someone else is STOPPED
-// with a reason saying so.
-func (w *jobWatch) deletedEvent(job *batchv1.Job) (engine.JobEvent, bool) {
-	if _, ok := w.sent[job.Name]; !ok {
+// removed returns the Deleted event of a sent job, with final as its
+// status when it is set, or else the last status sent.
+func (w *jobWatch) removed(name string, final engine.JobStatus) (engine.JobEvent, bool) {
+	last, ok := w.sent[name]
+	if !ok {
 		return engine.JobEvent{}, false
 	}
-	delete(w.sent, job.Name)
-	status := jobStatus(job, w.podsOf(job.Name))
+	delete(w.sent, name)
+	if final.Name == "" {
+		final = last
+	}
+	return engine.JobEvent{Job: final, Deleted: true}, true
+}
+
+// deletedEvent returns the event of a deleted Job. A job this process
+// stopped stays STOPPED, not deleted, until DeleteJob forgets it. A live
+// job deleted by someone else ends STOPPED with a reason saying so.
+func (w *jobWatch) deletedEvent(job *batchv1.Job) (engine.JobEvent, bool) {
 	if stopped, ok := w.engine.stopped.get(job.Name, w.engine.now()); ok {
-		status = stopped
-	} else if !status.State.Final() {
+		return w.changed(stopped)
+	}
+	status := jobStatus(job, w.podsOf(job.Name))
+	if !status.State.Final() {
 		status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonDeletedElsewhere, w.engine.now()
 	}
-	return engine.JobEvent{Job: status, Deleted: true}, true
+	return w.removed(job.Name, status)
 }
 
 func (w *jobWatch) podsOf(name string) []corev1.Pod {

@@ -101,16 +101,16 @@ func TestWatchJobs(t *testing.T) {
 	if _, err := e.StopJob(ctx, &engine.StopJobRequest{Name: "sj-3-7"}); err != nil {
 		t.Fatal(err)
 	}
-	// The stop annotation and the deletion may come as two events, or as
-	// one when the Job is gone before the watch reads the first.
-	for {
-		ev := nextEvent(t, events)
-		if ev.Job.Name != "sj-3-7" || ev.Job.State != engine.JobStopped {
-			t.Fatalf("event after StopJob = %+v, want sj-3-7 STOPPED", ev)
-		}
-		if ev.Deleted {
-			break
-		}
+	// The stop annotation and the deletion of the Job give the same status,
+	// sent once: the job exists for the host until DeleteJob.
+	if ev := nextEvent(t, events); ev.Job.Name != "sj-3-7" || ev.Job.State != engine.JobStopped || ev.Deleted {
+		t.Fatalf("event after StopJob = %+v, want sj-3-7 STOPPED", ev)
+	}
+	if _, err := e.DeleteJob(ctx, &engine.DeleteJobRequest{Name: "sj-3-7"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, events); ev.Job.Name != "sj-3-7" || ev.Job.State != engine.JobStopped || !ev.Deleted {
+		t.Fatalf("event after DeleteJob of the stopped job = %+v, want sj-3-7 deleted, STOPPED", ev)
 	}
 
 	select {
