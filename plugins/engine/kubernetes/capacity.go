@@ -26,6 +26,7 @@ func (e *kubeEngine) Capacity(ctx context.Context, _ *engine.CapacityRequest) (*
 	if err != nil {
 		return nil, apiError(err, "list nodes")
 	}
+
 	resp := &engine.CapacityResponse{}
 	usable := map[string]bool{}
 	for i := range nodes.Items {
@@ -38,8 +39,9 @@ func (e *kubeEngine) Capacity(ctx context.Context, _ *engine.CapacityRequest) (*
 		resp.AllocatableCPUMillis += node.Status.Allocatable.Cpu().MilliValue()
 		resp.AllocatableMemoryBytes += node.Status.Allocatable.Memory().Value()
 	}
+
 	// NOTE: this lists every live pod of the cluster in one call, as
-	// estela's dispatcher did; on clusters with many thousands of pods a
+	// estela's dispatcher did. On clusters with many thousands of pods, a
 	// pod informer would be cheaper.
 	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "status.phase!=Succeeded,status.phase!=Failed"})
 	if err != nil {

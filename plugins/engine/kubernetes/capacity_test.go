@@ -64,11 +64,13 @@ func TestCapacity(t *testing.T) {
 		requestingPod("default", "down", "spider-down", corev1.PodRunning, resourceListOf("4", "8Gi")),
 		requestingPod("other", "waiting", "", corev1.PodPending, resourceListOf("4", "8Gi")),
 	}
+
 	e, client := newTestEngine(t, map[string]any{"node_selector": map[string]string{"role": "spider"}}, objects...)
 	got, err := e.Capacity(t.Context(), &engine.CapacityRequest{})
 	if err != nil {
 		t.Fatalf("Capacity: %v", err)
 	}
+
 	want := &engine.CapacityResponse{
 		Nodes:                  2,
 		AllocatableCPUMillis:   6000,

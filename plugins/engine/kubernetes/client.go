@@ -78,10 +78,10 @@ func checkContext(loader clientcmd.ClientConfig, name string) error {
 }
 
 // apiError converts an error of the Kubernetes API into an errdefs error
-// about what, for example "job sj-1-2". Authorization failures count as
+// about object, for example "job sj-1-2". Authorization failures count as
 // unavailable: the request is valid, and it succeeds once an operator fixes
 // the plugin's RBAC role.
-func apiError(err error, what string) error {
+func apiError(err error, object string) error {
 	var status apierrors.APIStatus
 	switch {
 	case err == nil:
@@ -89,17 +89,17 @@ func apiError(err error, what string) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case apierrors.IsNotFound(err):
-		return errdefs.NotFound("%s not found", what)
+		return errdefs.NotFound("%s not found", object)
 	case apierrors.IsAlreadyExists(err), apierrors.IsConflict(err):
-		return errdefs.Conflict("%s: %s", what, err)
+		return errdefs.Conflict("%s: %s", object, err)
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
-		return errdefs.Invalid("%s: %s", what, err)
+		return errdefs.Invalid("%s: %s", object, err)
 	case apierrors.IsUnauthorized(err), apierrors.IsForbidden(err):
-		return errdefs.Unavailable("%s: %s; check the credentials and RBAC role of the plugin", what, err)
+		return errdefs.Unavailable("%s: %s; check the credentials and RBAC role of the plugin", object, err)
 	case errors.As(err, &status), isNetworkError(err):
-		return errdefs.Unavailable("%s: Kubernetes API server: %s", what, err)
+		return errdefs.Unavailable("%s: Kubernetes API server: %s", object, err)
 	default:
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", object, err)
 	}
 }
 

@@ -27,7 +27,7 @@ import (
 )
 
 // TestConformance runs the SDK's suite against the engine on a fake
-// clientset, with jobController standing in for the cluster.
+// clientset, with runJobController in place of the cluster.
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	enginetest.Run(t, enginetest.Harness{
@@ -46,9 +46,9 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// builtArtifacts stands in for the image build of a deploy, because the
-// suite prepares its artifact with PrepareArtifact and this engine builds
-// images through BuildImage instead. It accepts any zip, returns an image
+// builtArtifacts replaces the image build of a deploy, because the suite
+// prepares its artifact with PrepareArtifact and this engine builds images
+// through BuildImage instead. It accepts any zip, returns an image
 // reference and names the spiders from the archive's spiders/*.py files.
 type builtArtifacts struct {
 	*kubeEngine
@@ -96,10 +96,11 @@ func projectZip(t *testing.T, spiders ...string) []byte {
 
 // runJobController plays the Job controller and the kubelet on a fake
 // clientset until the test ends. For each new Job it creates a pod. A pod
-// whose command is "exit N" ends at once with code N, and one whose
-// command is "echo TEXT" ends with code 0 and has TEXT as its log; the Job
-// then gets its Complete or Failed condition. Any other command keeps
-// running. Deleting a Job deletes its pods, as the garbage collector does.
+// whose command is "exit N" ends at once with code N. One whose command is
+// "echo TEXT" ends with code 0 and has TEXT as its log. The Job of an
+// ended pod gets its Complete or Failed condition, and any other command
+// keeps running. Deleting a Job deletes its pods, as the garbage collector
+// does.
 func runJobController(t *testing.T, client *fake.Clientset, namespace string) {
 	t.Helper()
 	client.PrependReactor("get", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
@@ -153,6 +154,7 @@ func startPod(ctx context.Context, client *fake.Clientset, job *batchv1.Job) err
 		Spec: *job.Spec.Template.Spec.DeepCopy(),
 	}
 	pod.Labels[labelJobName] = job.Name
+
 	main := pod.Spec.Containers[0]
 	code, exits := exitCode(main.Command)
 	state := corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
@@ -166,6 +168,7 @@ func startPod(ctx context.Context, client *fake.Clientset, job *batchv1.Job) err
 		pod.Status.Phase = phase
 	}
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: main.Name, Image: main.Image, State: state}}
+
 	if _, err := client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return err
 	}

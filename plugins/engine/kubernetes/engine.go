@@ -69,9 +69,9 @@ func (e *kubeEngine) GetInfo(context.Context) (*pluginapi.Info, error) {
 }
 
 // Configure applies valid settings, keeping the previous ones otherwise. An
-// API server that does not answer gets a warning, not an error, so the
-// plugin starts while the cluster is briefly away; calls then fail with
-// errdefs.ErrUnavailable until it answers.
+// API server that does not respond gets a warning, not an error, so the
+// plugin starts while the cluster is briefly away. Calls then fail with
+// errdefs.ErrUnavailable until it responds.
 func (e *kubeEngine) Configure(ctx context.Context, req *pluginapi.ConfigureRequest) (*pluginapi.ConfigureResponse, error) {
 	resp := &pluginapi.ConfigureResponse{}
 	s := parseSettings(req.Config, resp)
@@ -101,9 +101,9 @@ func configPath(s *settings, err error) string {
 	return "kubeconfig"
 }
 
-// checkServer asks the API server for its version and adds a warning when
-// it does not answer in time. The request runs apart because the discovery
-// client takes no context.
+// checkServer requests the API server's version and adds a warning when it
+// does not respond in time. The request runs in its own goroutine because
+// the discovery client takes no context.
 func checkServer(ctx context.Context, client kubernetes.Interface, resp *pluginapi.ConfigureResponse) string {
 	ctx, cancel := context.WithTimeout(ctx, serverCheckTimeout)
 	defer cancel()
@@ -124,11 +124,11 @@ func checkServer(ctx context.Context, client kubernetes.Interface, resp *plugina
 	select {
 	case r = <-done:
 	case <-ctx.Done():
-		r.err = fmt.Errorf("no answer within %s", serverCheckTimeout)
+		r.err = fmt.Errorf("no response within %s", serverCheckTimeout)
 	}
 	if r.err != nil {
 		resp.AddWarning("kubeconfig", "cannot reach the Kubernetes API server",
-			r.err.Error()+". The settings are applied; calls fail as unavailable until the API server answers.")
+			r.err.Error()+". The settings are applied; calls fail as unavailable until the API server responds.")
 	}
 	return r.version
 }

@@ -100,6 +100,7 @@ func (e *kubeEngine) ListJobs(ctx context.Context, req *engine.ListJobsRequest) 
 	if err := validateLabelKeys(req.Labels); err != nil {
 		return nil, err
 	}
+
 	options := metav1.ListOptions{LabelSelector: selector(req.Labels).String()}
 	jobs, err := client.BatchV1().Jobs(s.Namespace).List(ctx, options)
 	if err != nil {
@@ -109,11 +110,13 @@ func (e *kubeEngine) ListJobs(ctx context.Context, req *engine.ListJobsRequest) 
 	if err != nil {
 		return nil, apiError(err, "list pods")
 	}
+
 	podsByJob := map[string][]corev1.Pod{}
 	for _, pod := range pods.Items {
 		name := pod.Labels[labelJobName]
 		podsByJob[name] = append(podsByJob[name], pod)
 	}
+
 	resp := &engine.ListJobsResponse{Jobs: []engine.JobStatus{}}
 	listed := map[string]bool{}
 	for i := range jobs.Items {
@@ -157,7 +160,7 @@ func (e *kubeEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) (*
 	}
 	stoppedAt := e.now().UTC().Truncate(time.Second)
 	status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonStopped, stoppedAt
-	// The record comes first so that a watch sees it when the deletion arrives.
+	// The record comes first so that a watch finds it when the deletion arrives.
 	e.stopped.add(status, e.now())
 	if err := e.deleteJob(ctx, s, client, job, pods, stoppedAt, req.Grace); err != nil {
 		e.stopped.remove(req.Name)
@@ -202,8 +205,9 @@ func deleteOptions(uid types.UID, propagation metav1.DeletionPropagation) metav1
 }
 
 // DeleteJob deletes the Job with background propagation, so it is gone at
-// once and the garbage collector deletes its pods after. It also forgets a
-// job that StopJob deleted, which ends that job for the watches too.
+// once and the garbage collector deletes its pods after. It also removes
+// the record of a job that StopJob deleted, which ends that job for the
+// watches too.
 func (e *kubeEngine) DeleteJob(ctx context.Context, req *engine.DeleteJobRequest) (*engine.DeleteJobResponse, error) {
 	s, client, err := e.current()
 	if err != nil {

@@ -190,7 +190,7 @@ func TestStopJob(t *testing.T) {
 func TestStopJobWhileDeleting(t *testing.T) {
 	t.Parallel()
 	// A real API server keeps a Job under foreground deletion until its pods
-	// are gone; the annotation tells the state in the meantime.
+	// are gone, and the annotation gives the state in the meantime.
 	objects := labeledJob("sj-1-7", map[string]string{"estela/job": "1"}, podFixture("sj-1-7", "sj-1-7-x", corev1.PodRunning, running(1)))
 	e, client := newTestEngine(t, nil, objects...)
 	client.PrependReactor("delete", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {

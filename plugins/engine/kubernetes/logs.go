@@ -82,7 +82,7 @@ func (l *podLogs) write(ctx context.Context, container string) error {
 	}
 	stream, err := l.client.CoreV1().Pods(l.namespace).GetLogs(l.pod.Name, options).Stream(ctx)
 	if apierrors.IsBadRequest(err) {
-		// The API server answers 400 for a container that is not running yet.
+		// The API server returns 400 for a container that is not running yet.
 		return errdefs.Unavailable("logs of job %s: container %s: %s", l.request.Name, container, err)
 	}
 	if err != nil {

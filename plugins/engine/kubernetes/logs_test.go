@@ -16,8 +16,8 @@ import (
 	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
-// logRecorder answers pod log requests with "logs of <container>" and
-// records their options. Without it the fake clientset answers "fake logs".
+// logRecorder responds to pod log requests with "logs of <container>" and
+// records their options. Without it the fake clientset returns "fake logs".
 type logRecorder struct {
 	mu      sync.Mutex
 	options []corev1.PodLogOptions
@@ -53,6 +53,7 @@ func TestJobLogs(t *testing.T) {
 		{Name: downloaderContainer, State: terminated("Completed", 0)},
 		{Name: kanikoContainer, State: terminated("Completed", 0)},
 	}
+
 	initializing := podFixture("deploy-p-2", "deploy-p-2-x", corev1.PodPending, waiting("PodInitializing", ""))
 	initializing.Spec.InitContainers = []corev1.Container{{Name: downloaderContainer}, {Name: kanikoContainer}}
 	initializing.Spec.Containers[0].Name = reporterContainer
@@ -61,6 +62,7 @@ func TestJobLogs(t *testing.T) {
 		{Name: downloaderContainer, State: terminated("Completed", 0)},
 		{Name: kanikoContainer, State: running(2)},
 	}
+
 	tests := []struct {
 		name    string
 		pod     *corev1.Pod

@@ -20,9 +20,9 @@ import (
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
 
-// fakeAPIServer answers GET /version with the fields of version.Info that
-// client-go's discovery client decodes, and every other request with the
-// 404 Status object of a real API server.
+// fakeAPIServer responds to GET /version with the fields of version.Info
+// that client-go's discovery client decodes, and to every other request
+// with the 404 Status object of a real API server.
 func fakeAPIServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

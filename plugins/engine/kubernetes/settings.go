@@ -132,10 +132,12 @@ func parseSettings(raw []byte, resp *pluginapi.ConfigureResponse) *settings {
 	if in.ImagePullSecret != nil {
 		s.ImagePullSecret = *in.ImagePullSecret
 	}
+
 	s.TTLSeconds = parseInt32(in.TTLSeconds, "ttl_seconds_after_finished", defaultTTLSeconds, resp)
 	s.BackoffLimit = parseInt32(in.BackoffLimit, "backoff_limit", 0, resp)
 	s.MaxRuntime = parseDuration(in.MaxRuntime, "max_runtime", 0, resp)
 	s.RunAsUser = parseRunAsUser(in.RunAsUser, resp)
+
 	validateNames(s, resp)
 	validateLabelMap(s.NodeSelector, "node_selector", resp)
 	validateLabelMap(s.Labels, "labels", resp)
@@ -150,6 +152,7 @@ func parseSettings(raw []byte, resp *pluginapi.ConfigureResponse) *settings {
 			resp.AddError("kubeconfig", "cannot read the kubeconfig file", err.Error())
 		}
 	}
+
 	s.Build = parseBuildSettings(in.Build, resp)
 	if resp.HasErrors() {
 		return nil

@@ -31,8 +31,8 @@ const (
 var imagePullReasons = []string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName"}
 
 // jobStatus derives the engine's view of a Job from the Job and its pods.
-// The Job's conditions decide final states, and the newest pod tells
-// PENDING from RUNNING and explains failures.
+// The Job's conditions decide final states, and the newest pod decides
+// between PENDING and RUNNING and explains failures.
 func jobStatus(job *batchv1.Job, pods []corev1.Pod) engine.JobStatus {
 	status := engine.JobStatus{Name: job.Name, Labels: reportedLabels(job.Annotations, job.Labels)}
 	pod := newestPod(job, pods)

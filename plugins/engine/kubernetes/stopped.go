@@ -16,8 +16,8 @@ const (
 
 // stoppedJobs keeps the status of the jobs StopJob deleted, because their
 // Jobs vanish from the API server once the pods are gone. Watches
-// subscribe to learn when an entry is forgotten, which is when the job
-// stops existing for the host.
+// subscribe to learn when an entry is dropped, which is when the job stops
+// existing for the host.
 //
 // NOTE: the record lives in this process only. After a plugin restart, or
 // on another replica, GetJob of a stopped job whose Job is gone returns
@@ -38,7 +38,7 @@ func newStoppedJobs() *stoppedJobs {
 	return &stoppedJobs{jobs: map[string]stoppedJob{}, subscribers: map[int]func(string){}}
 }
 
-// add records status. It forgets expired entries and, when full, the oldest.
+// add records status. It drops expired entries and, when full, the oldest.
 func (s *stoppedJobs) add(status engine.JobStatus, now time.Time) {
 	s.mu.Lock()
 	s.jobs[status.Name] = stoppedJob{status: status, addedAt: now}
@@ -98,7 +98,7 @@ func (s *stoppedJobs) remove(name string) bool {
 	return ok
 }
 
-// forget drops name and tells the subscribers, for a deleted job, and
+// forget drops name and notifies the subscribers, for a deleted job, and
 // reports whether it was recorded.
 func (s *stoppedJobs) forget(name string) bool {
 	if !s.remove(name) {

@@ -43,7 +43,7 @@ type jobWatch struct {
 // sends a JobEvent whenever a job's status changes: first one per existing
 // job, once both caches are filled, then one per change. A pod change
 // counts as a change of its Job. A job stopped by this process stays, as
-// STOPPED, until DeleteJob, as it does for GetJob. It returns nil when ctx
+// STOPPED, until DeleteJob removes it, as it does for GetJob. It returns nil when ctx
 // ends and the error of send when send fails.
 func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest, send func(engine.JobEvent) error) error {
 	s, client, err := e.current()
@@ -62,6 +62,7 @@ func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest
 		cancel() // Shutdown waits for the informers, which stop when ctx ends
 		factory.Shutdown()
 	}()
+
 	jobInformer := factory.Batch().V1().Jobs()
 	podInformer := factory.Core().V1().Pods()
 	changes := make(chan jobChange, watchBuffer)
@@ -80,6 +81,7 @@ func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest
 	// forget runs inside DeleteJob, which must not wait for this watch.
 	unsubscribe := e.stopped.subscribe(func(name string) { go push(jobChange{name: name, forgotten: true}) })
 	defer unsubscribe()
+
 	factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), jobInformer.Informer().HasSynced, podInformer.Informer().HasSynced) {
 		return nil
@@ -197,7 +199,7 @@ func (w *jobWatch) removed(name string, final engine.JobStatus) (engine.JobEvent
 }
 
 // deletedEvent returns the event of a deleted Job. A job this process
-// stopped stays STOPPED, not deleted, until DeleteJob forgets it. A live
+// stopped stays STOPPED, not deleted, until DeleteJob removes its record. A live
 // job deleted by someone else ends STOPPED with a reason saying so.
 func (w *jobWatch) deletedEvent(job *batchv1.Job) (engine.JobEvent, bool) {
 	if stopped, ok := w.engine.stopped.get(job.Name, w.engine.now()); ok {
