@@ -199,8 +199,9 @@ func unexpectedReason(reason string) string {
 	return fmt.Sprintf("the job stopped unexpectedly (%s)", reason)
 }
 
-// pendingReason explains why a pod does not run yet, or returns "" while
-// nothing looks wrong.
+// pendingReason explains why a pod does not run yet: a problem, or the
+// init container at work, which distinguishes a build's download from its
+// image build. It returns "" when there is nothing to report.
 func pendingReason(pod *corev1.Pod) string {
 	if pod == nil {
 		return ""
@@ -211,6 +212,11 @@ func pendingReason(pod *corev1.Pod) string {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 			return "no node can run the job yet: " + c.Message
+		}
+	}
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.State.Running != nil {
+			return "init container " + cs.Name + " is running"
 		}
 	}
 	return ""

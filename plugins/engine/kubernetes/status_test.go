@@ -103,6 +103,18 @@ func TestJobStatus(t *testing.T) {
 			engine.JobStatus{State: engine.JobPending, Reason: "no node can run the job yet: 0/3 nodes are available: 3 Insufficient memory."},
 		},
 		{
+			"init container running", jobFixture("sj"),
+			[]corev1.Pod{func() corev1.Pod {
+				pod := podFixture("sj", "sj-a", corev1.PodPending, waiting("PodInitializing", ""))
+				pod.Status.InitContainerStatuses = []corev1.ContainerStatus{
+					{Name: downloaderContainer, State: terminated("Completed", 0)},
+					{Name: kanikoContainer, State: running(2)},
+				}
+				return pod
+			}()},
+			engine.JobStatus{State: engine.JobPending, Reason: "init container kaniko-builder is running"},
+		},
+		{
 			"running", jobFixture("sj"),
 			[]corev1.Pod{podFixture("sj", "sj-a", corev1.PodRunning, running(2))},
 			engine.JobStatus{State: engine.JobRunning, StartedAt: at(2).Time},

@@ -78,6 +78,9 @@ func (e *kubeEngine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest
 	if err := addHandlers(jobInformer.Informer(), podInformer.Informer(), push); err != nil {
 		return err
 	}
+	if err := e.logListErrors(jobInformer.Informer(), podInformer.Informer()); err != nil {
+		return err
+	}
 	// forget runs inside DeleteJob, which must not wait for this watch.
 	unsubscribe := e.stopped.subscribe(func(name string) { go push(jobChange{name: name, forgotten: true}) })
 	defer unsubscribe()
@@ -123,6 +126,21 @@ func addHandlers(jobInformer, podInformer cache.SharedIndexInformer, push func(j
 		DeleteFunc: podChanged,
 	})
 	return err
+}
+
+// logListErrors logs the list and watch failures of the informers, which
+// retry with back-off by themselves. Without it a watch that lacks RBAC
+// permissions would wait silently.
+func (e *kubeEngine) logListErrors(informers ...cache.SharedIndexInformer) error {
+	for _, informer := range informers {
+		err := informer.SetWatchErrorHandlerWithContext(func(_ context.Context, r *cache.Reflector, err error) {
+			e.logger.Warn("list or watch failed; retrying", "resource", r.TypeDescription(), "error", err)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func unwrapDeleted(obj any) any {

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -127,5 +134,45 @@ func TestWatchJobsEndsWithSendError(t *testing.T) {
 	err := e.WatchJobs(t.Context(), &engine.WatchJobsRequest{}, func(engine.JobEvent) error { return closed })
 	if !errors.Is(err, closed) {
 		t.Errorf("WatchJobs: error = %v, want the error of send", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the informers' goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestWatchJobsLogsListErrors(t *testing.T) {
+	t.Parallel()
+	e, client := newTestEngine(t, nil)
+	var logs syncBuffer
+	e.logger = hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
+	client.PrependReactor("list", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apiStatusError(403)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	err := e.WatchJobs(ctx, &engine.WatchJobsRequest{}, func(ev engine.JobEvent) error {
+		t.Errorf("unexpected event %+v", ev)
+		return nil
+	})
+	if err != nil {
+		t.Errorf("WatchJobs after its context ended: %v", err)
+	}
+	if !strings.Contains(logs.String(), "list or watch failed") {
+		t.Errorf("log = %q, want the list failure", logs.String())
 	}
 }
