@@ -137,7 +137,8 @@ func (e *kubeEngine) ListJobs(ctx context.Context, req *engine.ListJobsRequest) 
 
 // StopJob records the stop on the Job, deletes it with foreground
 // propagation and deletes its pods with the requested grace period. A job
-// in a final state is returned unchanged. The garbage collector deletes the
+// in a final state is returned unchanged, except one whose stop was
+// recorded but whose deletion failed. The garbage collector deletes the
 // pods too, with their own terminationGracePeriodSeconds (30 s by default),
 // so a longer grace is cut to that.
 func (e *kubeEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) (*engine.StopJobResponse, error) {
@@ -155,10 +156,16 @@ func (e *kubeEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) (*
 		return nil, err
 	}
 	status := jobStatus(job, pods)
-	if status.State.Final() {
+	recordedAt, stopRecorded := stopTime(job)
+	// A recorded stop whose deletion failed is finished here, at its first time.
+	retry := stopRecorded && job.DeletionTimestamp == nil
+	if status.State.Final() && !retry {
 		return &engine.StopJobResponse{Job: status}, nil
 	}
 	stoppedAt := e.now().UTC().Truncate(time.Second)
+	if retry && !recordedAt.IsZero() {
+		stoppedAt = recordedAt
+	}
 	status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonStopped, stoppedAt
 	// The record comes first so that a watch finds it when the deletion arrives.
 	e.stopped.add(status, e.now())

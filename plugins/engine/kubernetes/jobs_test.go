@@ -321,3 +321,26 @@ func apiStatusError(code int) error {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestStopJobAfterFailedDelete(t *testing.T) {
+	t.Parallel()
+	e, client := newTestEngine(t, nil, labeledJob("sj-1-7", nil, podFixture("sj-1-7", "sj-1-7-x", corev1.PodRunning, running(1)))...)
+	client.PrependReactor("delete", "jobs", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apiStatusError(503)
+	})
+	if _, err := e.StopJob(t.Context(), &engine.StopJobRequest{Name: "sj-1-7"}); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("StopJob: error = %v, want ErrUnavailable", err)
+	}
+	client.ReactionChain = client.ReactionChain[1:] // the API server is back
+	e.now = func() time.Time { return testNow.Add(time.Minute) }
+	resp, err := e.StopJob(t.Context(), &engine.StopJobRequest{Name: "sj-1-7"})
+	if err != nil {
+		t.Fatalf("second StopJob: %v", err)
+	}
+	if !resp.Job.FinishedAt.Equal(testNow) {
+		t.Errorf("FinishedAt = %s, want the time of the first stop %s", resp.Job.FinishedAt, testNow)
+	}
+	if _, err := client.BatchV1().Jobs("default").Get(t.Context(), "sj-1-7", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Job still exists after the second StopJob: %v", err)
+	}
+}
