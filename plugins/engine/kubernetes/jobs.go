@@ -155,18 +155,21 @@ func (e *kubeEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) (*
 	if err != nil {
 		return nil, err
 	}
+
 	status := jobStatus(job, pods)
 	recordedAt, stopRecorded := stopTime(job)
 	// A recorded stop whose deletion failed is finished here, at its first time.
-	retry := stopRecorded && job.DeletionTimestamp == nil
+	retry := stopRecorded && job.DeletionTimestamp == nil && status.State == engine.JobStopped
 	if status.State.Final() && !retry {
 		return &engine.StopJobResponse{Job: status}, nil
 	}
+
 	stoppedAt := e.now().UTC().Truncate(time.Second)
 	if retry && !recordedAt.IsZero() {
 		stoppedAt = recordedAt
 	}
 	status.State, status.Reason, status.FinishedAt = engine.JobStopped, reasonStopped, stoppedAt
+
 	// The record comes first so that a watch finds it when the deletion arrives.
 	e.stopped.add(status, e.now())
 	if err := e.deleteJob(ctx, s, client, job, pods, stoppedAt, req.Grace); err != nil {
