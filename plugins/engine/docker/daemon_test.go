@@ -46,6 +46,8 @@ type fakeDaemon struct {
 	pullable   map[string]bool
 	calls      []string // "METHOD /path" of every request, version prefix removed
 	stops      []url.Values
+	removes    []url.Values
+	lists      []url.Values
 	creates    []fakeCreate
 	builds     []fakeBuild
 	pushes     []http.Header
@@ -340,6 +342,7 @@ func (d *fakeDaemon) logs(w http.ResponseWriter, r *http.Request, c *fakeContain
 func (d *fakeDaemon) remove(w http.ResponseWriter, r *http.Request, c *fakeContainer) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.removes = append(d.removes, r.URL.Query())
 	if c.State.Status == container.StateRunning && r.URL.Query().Get("force") != "1" {
 		writeError(w, http.StatusConflict, "cannot remove a running container: stop it first or use force")
 		return
@@ -358,6 +361,7 @@ func (d *fakeDaemon) listContainers(w http.ResponseWriter, r *http.Request) {
 	all := r.URL.Query().Get("all") == "1"
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.lists = append(d.lists, r.URL.Query())
 	list := []container.Summary{}
 	for _, c := range d.containers {
 		if (!all && c.State.Status != container.StateRunning) || !matchLabels(args, c.Create.Labels) {

@@ -36,6 +36,10 @@ type dockerEngine struct {
 	docker   *client.Client // the client for settings
 	// statuses caches container inspections by container ID; see statusCache.
 	statuses statusCache
+	// deadlines stops jobs at their maximum runtime, and adopting tracks
+	// the search for the running ones that Configure starts.
+	deadlines deadlines
+	adopting  sync.WaitGroup
 	// builds holds the names of the deploy builds running in this process.
 	builds map[string]bool
 	// pullAuth holds the registry login of the latest BuildImage per
@@ -56,6 +60,7 @@ func newEngine(logger hclog.Logger) *dockerEngine {
 	return &dockerEngine{
 		logger:     logger.Named("engine-docker"),
 		statuses:   statusCache{entries: map[string]cachedStatus{}},
+		deadlines:  deadlines{timers: map[string]*time.Timer{}},
 		builds:     map[string]bool{},
 		pullAuth:   map[string]registry.AuthConfig{},
 		background: context.Background(),
@@ -95,6 +100,7 @@ func (e *dockerEngine) Configure(ctx context.Context, req *pluginapi.ConfigureRe
 	if old != nil {
 		_ = old.Close()
 	}
+	e.adoptDeadlines(docker)
 	e.logger.Info("configured", "host", s.Host, "api_version", s.APIVersion, "network", s.Network, "pull", s.Pull, "push", s.Push)
 	return resp, nil
 }

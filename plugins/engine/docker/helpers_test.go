@@ -24,6 +24,9 @@ func newTestEngine(t *testing.T, d *fakeDaemon, extra map[string]any) *dockerEng
 	if err := resp.Err(); err != nil {
 		t.Fatalf("Configure diagnostics: %v", err)
 	}
+	// Let the search for running jobs with a maximum runtime end, so that
+	// its calls do not mix with those a test counts.
+	e.adopting.Wait()
 	return e
 }
 

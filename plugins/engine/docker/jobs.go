@@ -89,7 +89,11 @@ func (e *dockerEngine) startContainer(ctx context.Context, docker *client.Client
 		return engine.JobStatus{}, daemonError(err, "inspect container %s", name)
 	}
 	st := containerStatus(inspected)
-	if startErr == nil || st.State == engine.JobFailed {
+	if startErr == nil {
+		e.watchDeadline(docker, inspected)
+		return st, nil
+	}
+	if st.State == engine.JobFailed {
 		return st, nil
 	}
 	if err := docker.ContainerRemove(ctx, id, container.RemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
@@ -172,11 +176,11 @@ func withStopMarker(ctx context.Context, docker *client.Client, id string, st en
 	if st.State == engine.JobRunning {
 		return st, nil
 	}
-	marked, err := stopMarked(ctx, docker, id)
+	rec, err := stopMarked(ctx, docker, id)
 	if err != nil {
 		return st, err
 	}
-	return applyStopMarker(st, marked), nil
+	return applyStopMarker(st, rec), nil
 }
 
 // ListJobs lists the job containers whose labels contain req.Labels. A call
@@ -192,7 +196,7 @@ func (e *dockerEngine) ListJobs(ctx context.Context, req *engine.ListJobsRequest
 	if err != nil {
 		return nil, daemonError(err, "list containers")
 	}
-	var markers map[string]bool
+	var markers map[string]stopRecord
 	if anyNotRunning(containers) {
 		if markers, err = stopMarkedAll(ctx, docker); err != nil {
 			return nil, err
@@ -258,7 +262,7 @@ func (e *dockerEngine) StopJob(ctx context.Context, req *engine.StopJobRequest) 
 		return &engine.StopJobResponse{Job: st}, nil
 	}
 
-	if err := createStopMarker(ctx, docker, id, req.Name); err != nil {
+	if err := createStopMarker(ctx, docker, id, req.Name, stopByRequest); err != nil {
 		return nil, err
 	}
 	grace := req.Grace
@@ -299,6 +303,7 @@ func (e *dockerEngine) DeleteJob(ctx context.Context, req *engine.DeleteJobReque
 		return nil, daemonError(err, "remove container %s", req.Name)
 	}
 	e.statuses.remove(c.ID)
+	e.deadlines.cancel(c.ID)
 	if err := removeStopMarker(ctx, docker, c.ID); err != nil {
 		return nil, err
 	}

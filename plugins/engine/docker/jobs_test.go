@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -265,6 +266,9 @@ func TestDeleteJob(t *testing.T) {
 	if len(d.volumes) != 0 {
 		t.Errorf("volumes after delete = %v, want the stop record removed", d.volumes)
 	}
+	if len(d.removes) != 1 || d.removes[0].Get("force") != "1" {
+		t.Errorf("remove requests = %v, want one with force=1", d.removes)
+	}
 	recreated := createJob(t, e, shellSpec("job-del", "sleep 60", nil))
 	if !recreated.Created || recreated.Job.State != engine.JobRunning {
 		t.Errorf("CreateJob after delete = %+v, want a new RUNNING job", recreated)
@@ -302,6 +306,34 @@ func TestListJobs(t *testing.T) {
 		if diff := cmp.Diff(c.want, got); diff != "" {
 			t.Errorf("ListJobs %v mismatch (-want +got):\n%s", c.selector, diff)
 		}
+	}
+}
+
+func TestListJobsQuery(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	e := newTestEngine(t, d, nil)
+	before := len(d.lists) // the search for jobs with a maximum runtime
+
+	if _, err := e.ListJobs(t.Context(), &engine.ListJobsRequest{Labels: map[string]string{"estela/project": "p1"}}); err != nil {
+		t.Fatalf("ListJobs: %v", err)
+	}
+
+	if len(d.lists) != before+1 {
+		t.Fatalf("container lists = %d, want 1", len(d.lists)-before)
+	}
+	q := d.lists[before]
+	if q.Get("all") != "1" {
+		t.Errorf("all = %q, want 1", q.Get("all"))
+	}
+	args, err := filters.FromJSON(q.Get("filters"))
+	if err != nil {
+		t.Fatalf("decode filters %q: %v", q.Get("filters"), err)
+	}
+	got := args.Get("label")
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"estela/project=p1", "io.estela-go.job-name"}, got); diff != "" {
+		t.Errorf("label filters mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -421,5 +453,68 @@ func TestPrepareArtifactUnsupported(t *testing.T) {
 
 	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "BuildImage") {
 		t.Errorf("PrepareArtifact error = %v, want ErrInvalid naming BuildImage", err)
+	}
+}
+
+func TestMaxRuntime(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	d.addImage(testImage)
+	e := newTestEngine(t, d, nil)
+	spec := shellSpec("job-slow", "sleep 60", nil)
+	spec.MaxRuntime = 100 * time.Millisecond
+
+	createJob(t, e, spec)
+
+	var got engine.JobStatus
+	waitFor(t, "the job to be stopped at its maximum runtime", func() bool {
+		got = getJob(t, e, "job-slow")
+		return got.State.Final()
+	})
+	if got.State != engine.JobFailed || got.Reason != "ran longer than its maximum runtime of 100ms" {
+		t.Errorf("GetJob = %s %q, want FAILED for the maximum runtime", got.State, got.Reason)
+	}
+	if c := d.container("job-slow"); c.Create.Labels[labelMaxRuntime] != "100ms" {
+		t.Errorf("labels = %v, want %s=100ms", c.Create.Labels, labelMaxRuntime)
+	}
+}
+
+func TestMaxRuntimeAfterRestart(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	started := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	d.addContainer("job-old", map[string]string{labelJobName: "job-old", labelMaxRuntime: "500ms"},
+		container.State{Status: container.StateRunning, Running: true, StartedAt: started})
+	d.addContainer("job-free", map[string]string{labelJobName: "job-free"},
+		container.State{Status: container.StateRunning, Running: true, StartedAt: started})
+
+	e := newTestEngine(t, d, nil)
+
+	waitFor(t, "the adopted job to be stopped", func() bool { return getJob(t, e, "job-old").State.Final() })
+	if got := getJob(t, e, "job-old"); got.State != engine.JobFailed || !strings.Contains(got.Reason, "maximum runtime of 500ms") {
+		t.Errorf("GetJob job-old = %s %q, want FAILED for the maximum runtime", got.State, got.Reason)
+	}
+	if got := getJob(t, e, "job-free"); got.State != engine.JobRunning {
+		t.Errorf("GetJob job-free = %s, want RUNNING: it has no maximum runtime", got.State)
+	}
+}
+
+func TestDeleteJobCancelsDeadline(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	d.addImage(testImage)
+	e := newTestEngine(t, d, nil)
+	spec := shellSpec("job-del", "sleep 60", nil)
+	spec.MaxRuntime = time.Hour
+	createJob(t, e, spec)
+
+	if _, err := e.DeleteJob(t.Context(), &engine.DeleteJobRequest{Name: "job-del"}); err != nil {
+		t.Fatalf("DeleteJob: %v", err)
+	}
+
+	e.deadlines.mu.Lock()
+	defer e.deadlines.mu.Unlock()
+	if len(e.deadlines.timers) != 0 {
+		t.Errorf("timers after delete = %d, want 0", len(e.deadlines.timers))
 	}
 }

@@ -26,6 +26,8 @@ const (
 	labelJobLabels = labelPrefix + "job-labels"
 	// labelDeploy marks a deploy report container with "<pid>.<did>".
 	labelDeploy = labelPrefix + "deploy"
+	// labelMaxRuntime holds the job's maximum runtime as a Go duration.
+	labelMaxRuntime = labelPrefix + "max-runtime"
 )
 
 // containerNamePattern is the Engine API's rule for container names.
@@ -44,25 +46,15 @@ type containerRequest struct {
 // jobContainer returns the container for spec. The command replaces the
 // image's ENTRYPOINT and CMD, as a Kubernetes container's `command` does, so
 // an image with its own ENTRYPOINT still runs the job's command.
-//
-// TODO: enforce spec.MaxRuntime, which the host does not set yet. Docker has
-// no deadline for containers, so it needs a timer in the plugin that stops
-// the job and a stop record that tells a timeout from a stop request.
 func jobContainer(s *settings, spec engine.JobSpec) (containerRequest, error) {
 	if err := validateSpec(spec); err != nil {
 		return containerRequest{}, err
 	}
-	specLabels, err := json.Marshal(orEmpty(spec.Labels))
+	labels, err := containerLabels(s, spec)
 	if err != nil {
-		return containerRequest{}, fmt.Errorf("encode job labels: %w", err)
+		return containerRequest{}, err
 	}
-	labels := maps.Clone(s.Labels)
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	maps.Copy(labels, spec.Labels)
-	labels[labelJobName] = spec.Name
-	labels[labelJobLabels] = string(specLabels)
+
 	var args []string
 	if len(spec.Command) > 1 {
 		args = spec.Command[1:]
@@ -78,6 +70,26 @@ func jobContainer(s *settings, spec engine.JobSpec) (containerRequest, error) {
 	return containerRequest{Name: spec.Name, Config: config, Host: hostConfig(s, spec.Resources)}, nil
 }
 
+// containerLabels returns the configured labels, the job's labels over them
+// and the plugin's own labels.
+func containerLabels(s *settings, spec engine.JobSpec) (map[string]string, error) {
+	specLabels, err := json.Marshal(orEmpty(spec.Labels))
+	if err != nil {
+		return nil, fmt.Errorf("encode job labels: %w", err)
+	}
+	labels := maps.Clone(s.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, spec.Labels)
+	labels[labelJobName] = spec.Name
+	labels[labelJobLabels] = string(specLabels)
+	if spec.MaxRuntime > 0 {
+		labels[labelMaxRuntime] = spec.MaxRuntime.String()
+	}
+	return labels, nil
+}
+
 func validateSpec(spec engine.JobSpec) error {
 	if !containerNamePattern.MatchString(spec.Name) {
 		return errdefs.Invalid("invalid job name %q: use up to 200 letters, digits, '.', '_' and '-', starting with a letter or digit", spec.Name)
@@ -87,6 +99,9 @@ func validateSpec(spec engine.JobSpec) error {
 	}
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		return errdefs.Invalid("job %s has no command", spec.Name)
+	}
+	if spec.MaxRuntime < 0 {
+		return errdefs.Invalid("job %s has the negative maximum runtime %s: use 0 for none", spec.Name, spec.MaxRuntime)
 	}
 	for key := range spec.Labels {
 		if key == "" || strings.HasPrefix(key, labelPrefix) {

@@ -23,26 +23,39 @@ const (
 	reasonOOM     = "killed because it used more memory than its limit (out of memory)"
 )
 
-// Stop markers. Docker cannot change a container's labels, so StopJob
-// records a stop as an empty volume named stopMarkerPrefix + container ID,
-// labelled labelStoppedContainer. The record lives on the daemon, so every
-// plugin process connected to it, and this one after a restart, reads it.
-// DeleteJob removes it with the container.
+// Stop markers. Docker cannot change a container's labels, so a stop is
+// recorded as an empty volume named stopMarkerPrefix + container ID,
+// labelled labelStoppedContainer, with the kind of stop under
+// labelStopReason. The record lives on the daemon, so every plugin process
+// connected to it, and this one after a restart, reads it. DeleteJob
+// removes it with the container.
 const (
 	stopMarkerPrefix      = "estela-stopped-"
 	labelStoppedContainer = labelPrefix + "stopped-container"
+	labelStopReason       = labelPrefix + "stop-reason"
+)
+
+// stopRecord is the stop record of a container: noStop when there is none,
+// stopByRequest after StopJob, and otherwise the reason of a stop by the
+// engine, which makes the job FAILED.
+type stopRecord string
+
+const (
+	noStop        stopRecord = ""
+	stopByRequest stopRecord = "request"
 )
 
 func stopMarkerName(containerID string) string {
 	return stopMarkerPrefix + containerID
 }
 
-// createStopMarker records that StopJob stopped the container. Creating an
-// existing volume returns it, so a repeated stop succeeds.
-func createStopMarker(ctx context.Context, docker *client.Client, containerID, name string) error {
+// createStopMarker records the stop of the container. Creating an existing
+// volume returns it unchanged, so a repeated stop succeeds and the first
+// record stays.
+func createStopMarker(ctx context.Context, docker *client.Client, containerID, name string, rec stopRecord) error {
 	_, err := docker.VolumeCreate(ctx, volume.CreateOptions{
 		Name:   stopMarkerName(containerID),
-		Labels: map[string]string{labelStoppedContainer: containerID, labelJobName: name},
+		Labels: map[string]string{labelStoppedContainer: containerID, labelJobName: name, labelStopReason: string(rec)},
 	})
 	if err != nil {
 		return daemonError(err, "record the stop of job %s", name)
@@ -50,31 +63,39 @@ func createStopMarker(ctx context.Context, docker *client.Client, containerID, n
 	return nil
 }
 
-// stopMarked reports whether StopJob stopped the container.
-func stopMarked(ctx context.Context, docker *client.Client, containerID string) (bool, error) {
-	_, err := docker.VolumeInspect(ctx, stopMarkerName(containerID))
+// stopMarked returns the stop record of the container.
+func stopMarked(ctx context.Context, docker *client.Client, containerID string) (stopRecord, error) {
+	v, err := docker.VolumeInspect(ctx, stopMarkerName(containerID))
 	if cerrdefs.IsNotFound(err) {
-		return false, nil
+		return noStop, nil
 	}
 	if err != nil {
-		return false, daemonError(err, "read the stop record of container %s", containerID)
+		return noStop, daemonError(err, "read the stop record of container %s", containerID)
 	}
-	return true, nil
+	return recordOf(v.Labels), nil
 }
 
-// stopMarkedAll returns the IDs of every container StopJob stopped, in one call.
-func stopMarkedAll(ctx context.Context, docker *client.Client) (map[string]bool, error) {
+// stopMarkedAll returns the stop records of every container, by container
+// ID, in one call.
+func stopMarkedAll(ctx context.Context, docker *client.Client) (map[string]stopRecord, error) {
 	resp, err := docker.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", labelStoppedContainer))})
 	if err != nil {
 		return nil, daemonError(err, "list stop records")
 	}
-	marked := make(map[string]bool, len(resp.Volumes))
+	records := make(map[string]stopRecord, len(resp.Volumes))
 	for _, v := range resp.Volumes {
 		if id := v.Labels[labelStoppedContainer]; id != "" {
-			marked[id] = true
+			records[id] = recordOf(v.Labels)
 		}
 	}
-	return marked, nil
+	return records, nil
+}
+
+func recordOf(labels map[string]string) stopRecord {
+	if reason := labels[labelStopReason]; reason != "" {
+		return stopRecord(reason)
+	}
+	return stopByRequest
 }
 
 // removeStopMarker deletes the stop record of a container, if any.
@@ -139,14 +160,18 @@ func finished(st *engine.JobStatus, state *container.State) {
 	}
 }
 
-// applyStopMarker turns a job that StopJob stopped into STOPPED once its
-// container no longer runs. A job that finished before the stop request has
-// no marker, so it keeps its state.
-func applyStopMarker(st engine.JobStatus, marked bool) engine.JobStatus {
-	if !marked || st.State == engine.JobRunning {
+// applyStopMarker turns a job that StopJob stopped into STOPPED, and one the
+// engine stopped into FAILED with the record's reason, once its container
+// no longer runs. A job that finished before the stop has no record, so it
+// keeps its state.
+func applyStopMarker(st engine.JobStatus, rec stopRecord) engine.JobStatus {
+	if rec == noStop || st.State == engine.JobRunning {
 		return st
 	}
 	st.State, st.Reason = engine.JobStopped, reasonStopped
+	if rec != stopByRequest {
+		st.State, st.Reason = engine.JobFailed, string(rec)
+	}
 	if st.FinishedAt.IsZero() {
 		st.FinishedAt = time.Now()
 	}

@@ -20,10 +20,10 @@ func TestContainerStatus(t *testing.T) {
 	startedAt := time.Date(2025, 3, 1, 10, 0, 0, 500_000_000, time.UTC)
 	finishedAt := time.Date(2025, 3, 1, 10, 5, 0, 0, time.UTC)
 	cases := []struct {
-		name   string
-		state  container.State
-		marked bool
-		want   engine.JobStatus
+		name  string
+		state container.State
+		rec   stopRecord
+		want  engine.JobStatus
 	}{
 		{
 			name:  "created",
@@ -66,16 +66,22 @@ func TestContainerStatus(t *testing.T) {
 			want:  engine.JobStatus{State: engine.JobFailed, Reason: "the container is dead: device busy", ExitCode: 1, StartedAt: startedAt, FinishedAt: finishedAt},
 		},
 		{
-			name:   "stopped",
-			state:  container.State{Status: "exited", ExitCode: 143, StartedAt: started, FinishedAt: finished},
-			marked: true,
-			want:   engine.JobStatus{State: engine.JobStopped, Reason: reasonStopped, ExitCode: 143, StartedAt: startedAt, FinishedAt: finishedAt},
+			name:  "stopped",
+			state: container.State{Status: "exited", ExitCode: 143, StartedAt: started, FinishedAt: finished},
+			rec:   stopByRequest,
+			want:  engine.JobStatus{State: engine.JobStopped, Reason: reasonStopped, ExitCode: 143, StartedAt: startedAt, FinishedAt: finishedAt},
 		},
 		{
-			name:   "stopping",
-			state:  container.State{Status: "running", Running: true, StartedAt: started, FinishedAt: unset},
-			marked: true,
-			want:   engine.JobStatus{State: engine.JobRunning, StartedAt: startedAt},
+			name:  "stopped at its maximum runtime",
+			state: container.State{Status: "exited", ExitCode: 143, StartedAt: started, FinishedAt: finished},
+			rec:   "ran longer than its maximum runtime of 1h0m0s",
+			want:  engine.JobStatus{State: engine.JobFailed, Reason: "ran longer than its maximum runtime of 1h0m0s", ExitCode: 143, StartedAt: startedAt, FinishedAt: finishedAt},
+		},
+		{
+			name:  "stopping",
+			state: container.State{Status: "running", Running: true, StartedAt: started, FinishedAt: unset},
+			rec:   stopByRequest,
+			want:  engine.JobStatus{State: engine.JobRunning, StartedAt: startedAt},
 		},
 	}
 	for _, c := range cases {
@@ -89,7 +95,7 @@ func TestContainerStatus(t *testing.T) {
 			}
 			want := c.want
 			want.Name, want.Labels = "sj-1-p", map[string]string{"estela/job": "1"}
-			got := applyStopMarker(containerStatus(inspected), c.marked)
+			got := applyStopMarker(containerStatus(inspected), c.rec)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("status mismatch (-want +got):\n%s", diff)
 			}

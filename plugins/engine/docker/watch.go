@@ -109,7 +109,7 @@ func (w *watcher) handle(ctx context.Context, msg events.Message) error {
 
 func (w *watcher) handleDie(ctx context.Context, msg events.Message) error {
 	id := msg.Actor.ID
-	marked, err := stopMarked(ctx, w.docker, id)
+	rec, err := stopMarked(ctx, w.docker, id)
 	if err != nil {
 		return err
 	}
@@ -118,12 +118,12 @@ func (w *watcher) handleDie(ctx context.Context, msg events.Message) error {
 		// Removed since the event: build the status from the event.
 		// NOTE: when DeleteJob removed the stop record too, a stopped job
 		// shows as FAILED with code 143 here; its deletion event follows.
-		return w.sendStatus(applyStopMarker(dieStatus(msg, w.last[msg.Actor.Attributes[labelJobName]]), marked))
+		return w.sendStatus(applyStopMarker(dieStatus(msg, w.last[msg.Actor.Attributes[labelJobName]]), rec))
 	}
 	if err != nil {
 		return daemonError(err, "inspect container %s", shortID(id))
 	}
-	return w.sendStatus(applyStopMarker(containerStatus(inspected), marked))
+	return w.sendStatus(applyStopMarker(containerStatus(inspected), rec))
 }
 
 // dieStatus returns the final status carried by a die event, which lacks the
