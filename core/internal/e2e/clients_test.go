@@ -152,7 +152,7 @@ func cliDeploy(t *testing.T, cli *cliClient, pid string) string {
 	expectCode(t, status, http.StatusCreated, "estela deploy")
 	expectKeys(t, deploy, "deploy", "did")
 	did := strconv.Itoa(int(deploy["did"].(float64)))
-	waitFor(t, time.Minute, "the deploy to finish", func() bool {
+	waitFor(t, 3*time.Minute, "the deploy to finish", func() bool {
 		_, d := cli.do(http.MethodGet, "projects/"+pid+"/deploys/"+did, nil, "")
 		return d["status"] == "SUCCESS"
 	})
@@ -197,7 +197,7 @@ func cliJobs(t *testing.T, cli *cliClient, pid, sid, siteURL string) string {
 	if updated["data_expiry_days"] != float64(3) {
 		t.Errorf("updated job %v, want 3 expiry days", updated)
 	}
-	waitFor(t, time.Minute, "the CLI's job to end", func() bool {
+	waitFor(t, 3*time.Minute, "the CLI's job to end", func() bool {
 		_, got := cli.do(http.MethodGet, jobs+"/"+jid, nil, "")
 		return got["job_status"] == "COMPLETED"
 	})

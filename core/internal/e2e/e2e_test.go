@@ -70,7 +70,7 @@ func deployedProject(t *testing.T, p *platform) (string, map[string]int64) {
 		SpidersCount int    `json:"spiders_count"`
 		ErrorReason  string `json:"error_reason"`
 	}
-	waitFor(t, time.Minute, "deploy to finish", func() bool {
+	waitFor(t, 3*time.Minute, "deploy to finish", func() bool {
 		p.get("/api/projects/"+project.PID+"/deploys/"+strconv.FormatInt(did, 10), &deploy)
 		return deploy.Status != "BUILDING"
 	})
@@ -199,7 +199,7 @@ func TestDeployAndRunSpiders(t *testing.T) {
 	brokenJob := createJob(t, p, pid, spiders["books"], map[string]string{"base_url": site.URL})
 
 	quotesPath := jobPath(pid, spiders["quotes"], quotesJob)
-	job := waitForStatus(t, p, quotesPath, 2*time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	job := waitForStatus(t, p, quotesPath, 2*3*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if job.JobStatus != "COMPLETED" {
 		t.Fatalf("quotes job ended %s: %s", job.JobStatus, job.ErrorReason)
 	}
@@ -223,7 +223,7 @@ func TestDeployAndRunSpiders(t *testing.T) {
 	checkDownload(t, p, quotesPath, wantQuotes)
 
 	booksPath := jobPath(pid, spiders["books"], booksJob)
-	job = waitForStatus(t, p, booksPath, 2*time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	job = waitForStatus(t, p, booksPath, 2*3*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if job.JobStatus != "COMPLETED" {
 		t.Fatalf("books job ended %s: %s", job.JobStatus, job.ErrorReason)
 	}
@@ -233,7 +233,7 @@ func TestDeployAndRunSpiders(t *testing.T) {
 	}
 
 	brokenPath := jobPath(pid, spiders["books"], brokenJob)
-	job = waitForStatus(t, p, brokenPath, 2*time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	job = waitForStatus(t, p, brokenPath, 2*3*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if job.JobStatus != "ERROR" || !strings.Contains(job.ErrorReason, "category") {
 		t.Errorf("books job without category = %s (%q), want ERROR naming the missing category", job.JobStatus, job.ErrorReason)
 	}
@@ -346,7 +346,7 @@ func TestStopRunningJob(t *testing.T) {
 	pid, spiders := deployedProject(t, p)
 	jid := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
 	path := jobPath(pid, spiders["quotes"], jid)
-	waitForStatus(t, p, path, time.Minute, "RUNNING")
+	waitForStatus(t, p, path, 3*time.Minute, "RUNNING")
 
 	var stopped jobView
 	var body map[string]any
@@ -359,7 +359,7 @@ func TestStopRunningJob(t *testing.T) {
 	// Scrapy finishes the downloads in flight before it closes the spider.
 	close(release)
 	recordFile := filepath.Join(p.dataDir, "engine", "jobs", stopped.Name+".json")
-	waitFor(t, time.Minute, "the job process to end", func() bool { return !processAlive(t, recordFile) })
+	waitFor(t, 3*time.Minute, "the job process to end", func() bool { return !processAlive(t, recordFile) })
 	job := waitForStatus(t, p, path, 10*time.Second, "STOPPED")
 	var late map[string]any
 	if code := p.patchForm(path, url.Values{"status": {"RUNNING"}}, &late); code != http.StatusBadRequest || late["error"] != "Job is stopped" {
@@ -391,14 +391,14 @@ func TestKilledJobEndsInError(t *testing.T) {
 	pid, spiders := deployedProject(t, p)
 	jid := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
 	path := jobPath(pid, spiders["quotes"], jid)
-	job := waitForStatus(t, p, path, time.Minute, "RUNNING")
+	job := waitForStatus(t, p, path, 3*time.Minute, "RUNNING")
 
 	recordFile := filepath.Join(p.dataDir, "engine", "jobs", job.Name+".json")
 	pid64 := recordPID(t, recordFile)
 	if err := syscall.Kill(pid64, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill job process %d: %v", pid64, err)
 	}
-	job = waitForStatus(t, p, path, time.Minute, "ERROR", "COMPLETED", "STOPPED")
+	job = waitForStatus(t, p, path, 3*time.Minute, "ERROR", "COMPLETED", "STOPPED")
 	if job.JobStatus != "ERROR" || !strings.Contains(job.ErrorReason, "signal") {
 		t.Errorf("killed job = %s (%q), want ERROR naming the signal", job.JobStatus, job.ErrorReason)
 	}

@@ -34,7 +34,7 @@ func TestJobMissingFromQueueRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := waitForStatus(t, p, jobPath(pid, spiders["quotes"], job.JID), 2*time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	got := waitForStatus(t, p, jobPath(pid, spiders["quotes"], job.JID), 2*3*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if got.JobStatus != "COMPLETED" || got.ItemCount != 12 {
 		t.Errorf("job missing from the queue ended %s with %d items (%q), want COMPLETED with 12", got.JobStatus, got.ItemCount, got.ErrorReason)
 	}
@@ -74,20 +74,20 @@ func TestEnginePluginKilledMidJob(t *testing.T) {
 	pid, spiders := deployedProject(t, p)
 	jid := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
 	path := jobPath(pid, spiders["quotes"], jid)
-	waitForStatus(t, p, path, time.Minute, "RUNNING")
+	waitForStatus(t, p, path, 3*time.Minute, "RUNNING")
 
 	enginePID := pluginPID(t, "estela-engine-local")
 	if err := syscall.Kill(enginePID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill engine plugin %d: %v", enginePID, err)
 	}
 	close(release)
-	job := waitForStatus(t, p, path, time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	job := waitForStatus(t, p, path, 3*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if job.JobStatus != "COMPLETED" || job.ItemCount != 12 {
 		t.Errorf("job whose engine plugin was killed ended %s with %d items (%q), want COMPLETED with 12", job.JobStatus, job.ItemCount, job.ErrorReason)
 	}
 
 	next := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
-	job = waitForStatus(t, p, jobPath(pid, spiders["quotes"], next), time.Minute, "COMPLETED", "ERROR", "STOPPED")
+	job = waitForStatus(t, p, jobPath(pid, spiders["quotes"], next), 3*time.Minute, "COMPLETED", "ERROR", "STOPPED")
 	if job.JobStatus != "COMPLETED" {
 		t.Errorf("job after the engine restart ended %s (%q), want COMPLETED", job.JobStatus, job.ErrorReason)
 	}

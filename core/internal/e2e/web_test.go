@@ -123,7 +123,7 @@ func TestEstelaWebReplay(t *testing.T) {
 	// Deploy (estela-web shows deploys; they come from the CLI) and DeployListPage.
 	p.key = web.key
 	did := p.uploadDeploy(pid, "testdata/project")
-	waitFor(t, time.Minute, "the deploy", func() bool {
+	waitFor(t, 3*time.Minute, "the deploy", func() bool {
 		return web.page(http.MethodGet, fmt.Sprintf("%s/deploys/%d", project, did), nil, http.StatusOK)["status"] == "SUCCESS"
 	})
 	deploys := results(web.page(http.MethodGet, project+"/deploys?page=1&page_size=10", nil, http.StatusOK))
@@ -153,7 +153,7 @@ func TestEstelaWebReplay(t *testing.T) {
 		"tags":     []any{map[string]any{"name": "web"}}, "data_status": "PERSISTENT", "resource_tier": "LARGE",
 	}, http.StatusCreated)
 	jobPath := fmt.Sprintf("%s/jobs/%v", spider, job["jid"])
-	waitFor(t, time.Minute, "the web job", func() bool {
+	waitFor(t, 3*time.Minute, "the web job", func() bool {
 		return web.page(http.MethodGet, jobPath, nil, http.StatusOK)["job_status"] == "COMPLETED"
 	})
 
