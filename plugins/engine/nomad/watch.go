@@ -13,6 +13,9 @@ import (
 const (
 	eventJobRegistered   = "JobRegistered"
 	eventJobDeregistered = "JobDeregistered"
+	// eventJobBatchDeregistered is Nomad's garbage collection of dead jobs,
+	// which purges them.
+	eventJobBatchDeregistered = "JobBatchDeregistered"
 )
 
 // WatchJobs sends the status of every selected job, then a new status each
@@ -132,6 +135,10 @@ func (w *watcher) handleJob(ev *api.Event) error {
 		return w.sendStatus(view)
 	case eventJobDeregistered:
 		return w.handleDeregistered(ev)
+	case eventJobBatchDeregistered:
+		if view, ok := w.jobs[ev.Key]; ok {
+			return w.sendDeleted(view)
+		}
 	}
 	return nil
 }
@@ -149,6 +156,12 @@ func (w *watcher) handleDeregistered(ev *api.Event) error {
 		view.Stop = true
 		return w.sendStatus(*view)
 	}
+	return w.sendDeleted(view)
+}
+
+// sendDeleted sends the deletion of a job with its last status, and stops
+// tracking it.
+func (w *watcher) sendDeleted(view *jobView) error {
 	st, sent := w.last[view.ID]
 	if !sent {
 		st = jobStatus(*view)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/nomad/api"
 
 	"github.com/estela-go/estela-go/sdk/engine"
 )
@@ -128,5 +129,25 @@ func TestWatchJobsStreamEnds(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("WatchJobs did not return after the stream closed")
+	}
+}
+
+func TestWatchJobsGarbageCollection(t *testing.T) {
+	t.Parallel()
+	a := newFakeAgent(t)
+	e := newTestEngine(t, a, nil)
+	createJob(t, e, shellSpec("job-gc", "exit 0", nil))
+	lines, _ := watchEvents(t, e, nil)
+	linesUntil(t, lines, "job-gc SUCCEEDED")
+	waitFor(t, "the event subscription", func() bool { return a.subscribers() == 1 })
+
+	a.mu.Lock()
+	delete(a.jobs, "job-gc")
+	a.index++
+	a.publish(api.Event{Topic: api.TopicJob, Type: "JobBatchDeregistered", Key: "job-gc", Payload: map[string]any{}})
+	a.mu.Unlock()
+
+	if got := linesUntil(t, lines, "job-gc deleted"); len(got) != 1 {
+		t.Errorf("events after garbage collection = %v, want only the deletion", got)
 	}
 }
