@@ -110,23 +110,27 @@ func encodeCopyRows(w *bytes.Buffer, jobID int64, kind DataKind, records []json.
 			return fmt.Errorf("record %d: invalid JSON: %w", i, err)
 		}
 		w.WriteString(prefix)
-		for _, c := range compact.Bytes() {
-			switch c {
-			case '\\':
-				w.WriteString(`\\`)
-			case '\n':
-				w.WriteString(`\n`)
-			case '\r':
-				w.WriteString(`\r`)
-			case '\t':
-				w.WriteString(`\t`)
-			default:
-				w.WriteByte(c)
-			}
-		}
+		writeCopyEscaped(w, compact.Bytes())
 		w.WriteByte('\n')
 	}
 	return nil
+}
+
+// writeCopyEscaped writes compact JSON as a COPY text-format value. Compact JSON has no raw
+// newline, carriage return or tab (JSON forbids them in strings and json.Compact removes them
+// elsewhere), so only backslashes need escaping. Runs between them are written in one call,
+// because a call per byte cost a sixth of the ingest path's CPU time.
+func writeCopyEscaped(w *bytes.Buffer, compact []byte) {
+	for {
+		i := bytes.IndexByte(compact, '\\')
+		if i < 0 {
+			w.Write(compact)
+			return
+		}
+		w.Write(compact[:i])
+		w.WriteString(`\\`)
+		compact = compact[i+1:]
+	}
 }
 
 // SaveJobStats stores the final stats of a job, replacing earlier ones.
