@@ -18,7 +18,7 @@ build:
 		cd sdk && $(GO) build -o $(CURDIR)/bin/plugins/estela-engine-noop ./examples/engine-noop; \
 	fi
 
-run: build
+run: build-local
 	deploy/local/run.sh
 
 test: build
