@@ -4,7 +4,15 @@ GO ?= go
 # Every first-party plugin is a module of its own under plugins/<kind>/<name>.
 PLUGINS := $(patsubst plugins/%/go.mod,%,$(wildcard plugins/*/*/go.mod))
 
-.PHONY: build run test bench proto vet clean docs
+.PHONY: build build-local run test bench proto vet clean docs
+
+# build-local builds what make run needs: the server and the local plugins.
+build-local:
+	$(GO) build -o bin/estela-server ./cmd/estela-server
+	@for p in engine/local credentials/local; do \
+		kind=$${p%%/*}; name=$${p##*/}; \
+		(cd plugins/$$p && $(GO) build -o $(CURDIR)/bin/plugins/estela-$$kind-$$name .) || exit 1; \
+	done
 
 build:
 	$(GO) build -o bin/estela-server ./cmd/estela-server
