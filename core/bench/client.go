@@ -40,8 +40,8 @@ func (c *apiClient) send(ctx context.Context, method, path, token string, body [
 	return c.http.Do(req)
 }
 
-// call makes a request, checks that the status is want, and decodes the JSON answer into out
-// when out is not nil.
+// call makes a request, checks that the status is want, and decodes the JSON response into
+// out when out is not nil.
 func (c *apiClient) call(ctx context.Context, method, path, token string, body []byte, contentType string, want int, out any) error {
 	resp, err := c.send(ctx, method, path, token, body, contentType)
 	if err != nil {
@@ -50,7 +50,7 @@ func (c *apiClient) call(ctx context.Context, method, path, token string, body [
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode != want {
 		return fmt.Errorf("%s %s: status %d, expected %d: %.500s", method, path, resp.StatusCode, want, raw)

@@ -27,9 +27,9 @@ type cronRange struct {
 	sid      int64
 }
 
-// measureCron makes cron jobs due at the same instant while worker processes run, waits until
-// every one has fired, and reads each run's lateness (its job's creation time after the due
-// time), the cron jobs fired twice and those never fired.
+// measureCron makes cron jobs due at the same instant while worker processes run and waits
+// until every one has fired. It then reads each run's lateness (its job's creation time after
+// the due time), the cron jobs fired twice and those never fired.
 func measureCron(ctx context.Context, p *platform, res *Results) error {
 	sizes := p.opts.Sizes
 	if err := p.retireActiveJobs(ctx); err != nil {

@@ -12,8 +12,8 @@ import (
 )
 
 // measureExport downloads a job's items as JSONL through the API and reads the same rows with
-// a raw COPY TO STDOUT, alternating; the best of each counts. The API process's peak resident
-// memory is read around each download.
+// a raw COPY TO STDOUT. The two alternate and the best of each counts. The API process's peak
+// resident memory is read around each download.
 func measureExport(ctx context.Context, p *platform, res *Results) error {
 	sizes := p.opts.Sizes
 	jid, err := p.exportJob(ctx, sizes.ExportItems)

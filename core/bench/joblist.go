@@ -13,7 +13,7 @@ import (
 	"github.com/estela-go/estela-go/core/internal/store"
 )
 
-// listPageSize is the page size estela-web asks for.
+// listPageSize is the page_size of every job list request.
 const listPageSize = 50
 
 // shallowPages is how many first pages count as shallow: where a person browsing looks.
@@ -100,7 +100,7 @@ func (p *platform) checkListCount(ctx context.Context, sid int64, n int) error {
 }
 
 // listRequests returns n requests: even ones for pages 1 to shallowPages, odd ones for any page.
-// The seed is fixed, so every run asks for the same pages.
+// The seed is fixed, so every run requests the same pages.
 func listRequests(n, jobs int) []listRequest {
 	pages := (jobs + listPageSize - 1) / listPageSize
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -94,6 +94,7 @@ func (p *platform) openServices(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create services folder: %w", err)
 	}
+
 	script := filepath.Join(p.opts.Repo, "deploy/local/services.sh")
 	p.log.Info("starting Postgres and Redis", "script", script, "dir", dir)
 	p.closers = append(p.closers, func() {
@@ -105,6 +106,7 @@ func (p *platform) openServices(ctx context.Context) error {
 	if out, err := exec.CommandContext(ctx, script, "start", dir).CombinedOutput(); err != nil {
 		return fmt.Errorf("start services with %s: %w\n%s", script, err, out)
 	}
+
 	env, err := readEnvFile(filepath.Join(dir, "services.env"))
 	if err != nil {
 		return err
@@ -190,8 +192,8 @@ func dropDatabase(adminURL, name string, log hclog.Logger) {
 }
 
 // writeConfig writes the HCL file of every server process. Reconciles are an hour apart and
-// lost jobs get an hour of grace, so that the workers' own reconcile does not act on the jobs
-// of other phases; the reconcile phase calls the reconcile itself.
+// lost jobs get an hour of grace, so the workers' own reconcile does not act on the jobs of
+// other phases. The reconcile phase calls the reconcile itself.
 func (p *platform) writeConfig() error {
 	listen, err := freeLoopbackAddress()
 	if err != nil {
