@@ -72,12 +72,18 @@ class _QuietHandlerMixin:
 
 
 class SiteServer:
-    """Static file server for testdata/site, optionally delaying each response."""
+    """Static file server for testdata/site.
 
-    def __init__(self, delay=0.0):
+    delay slows every response; with a gate, every page but the first waits until the gate is
+    set (at most 60 s), so a test can act while a crawl is known to be on page 1.
+    """
+
+    def __init__(self, delay=0.0, gate=None):
         class Handler(_QuietHandlerMixin, http.server.SimpleHTTPRequestHandler):
             def do_GET(handler):
                 time.sleep(delay)
+                if gate is not None and not handler.path.endswith("/1.html"):
+                    gate.wait(timeout=60)
                 super().do_GET()
 
         handler = functools.partial(Handler, directory=str(SITE_DIR))

@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 from pathlib import Path
@@ -338,9 +339,10 @@ class CrawlFailureTest(unittest.TestCase):
 
 class CrawlStopTest(unittest.TestCase):
     def test_sigterm_closes_spider_and_reports(self):
-        # Each page takes 1 s, so SIGTERM, sent once page 1's items arrive,
-        # comes before page 3 is downloaded.
-        with SiteServer(delay=1.0) as site, FakeAPI() as api:
+        # Pages after the first wait for the gate, so SIGTERM, sent once page 1's items
+        # arrive, comes while page 2 is in flight; Scrapy finishes it and stops.
+        gate = threading.Event()
+        with SiteServer(gate=gate) as site, FakeAPI() as api:
             process = subprocess.Popen(
                 [PYTHON, str(BIN_DIR / "estela-crawl")],
                 cwd=PROJECT_DIR,
@@ -354,7 +356,9 @@ class CrawlStopTest(unittest.TestCase):
             while len(api.records("items")) < 4 and time.monotonic() < deadline:
                 time.sleep(0.05)
             process.send_signal(signal.SIGTERM)
-            _stdout, stderr = process.communicate(timeout=30)
+            time.sleep(0.5)
+            gate.set()
+            _stdout, stderr = process.communicate(timeout=60)
 
         self.assertEqual(process.returncode, 0, stderr[-3000:])
         self.assertEqual(api.patch_statuses(), ["RUNNING", "COMPLETED"])
