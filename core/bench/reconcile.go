@@ -134,6 +134,7 @@ func (p *platform) checkWaiting(ctx context.Context, ids []int64) error {
 type discardQueue struct{}
 
 func (discardQueue) EnqueueDispatch(int64) error { return nil }
+func (discardQueue) RequeueDispatch(int64) error { return nil }
 func (discardQueue) EnqueueBuild(int64) error    { return nil }
 
 // countingEngine counts every call made to the engine.

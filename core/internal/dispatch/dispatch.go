@@ -33,6 +33,7 @@ const (
 // Enqueuer is the part of the queue the service needs.
 type Enqueuer interface {
 	EnqueueDispatch(jid int64) error
+	RequeueDispatch(jid int64) error
 	EnqueueBuild(did int64) error
 }
 

@@ -57,7 +57,7 @@ func (s *Service) sweep(ctx context.Context) error {
 		return err
 	}
 	for _, jid := range queued {
-		if err := s.queue.EnqueueDispatch(jid); err != nil {
+		if err := s.queue.RequeueDispatch(jid); err != nil {
 			return err
 		}
 	}

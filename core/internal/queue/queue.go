@@ -41,8 +41,10 @@ type Queue struct {
 // NewPool returns a Redis connection pool for url (redis://[:password@]host:port/db).
 func NewPool(url string) *redis.Pool {
 	return &redis.Pool{
-		MaxActive:   50,
-		MaxIdle:     10,
+		MaxActive: 50,
+		// As many idle connections as active ones: a busy worker otherwise opens and closes
+		// a connection for most commands.
+		MaxIdle:     50,
 		IdleTimeout: 4 * time.Minute,
 		Wait:        true,
 		Dial: func() (redis.Conn, error) {
@@ -75,9 +77,20 @@ func (q *Queue) Ping(ctx context.Context) error {
 	return err
 }
 
-// EnqueueDispatch asks a worker to launch a queued job. A job already waiting in the queue is
-// not queued twice.
+// EnqueueDispatch asks a worker to launch a new job. The plain enqueue costs fewer Redis round
+// trips than a unique one; a job enqueued twice is still launched once, because launching
+// claims it in Postgres first.
 func (q *Queue) EnqueueDispatch(jid int64) error {
+	_, err := q.enqueuer.Enqueue(TaskDispatchJob, work.Q{"jid": jid})
+	if err != nil {
+		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
+	}
+	return nil
+}
+
+// RequeueDispatch enqueues a job that waited too long in Postgres, unless it already waits in
+// the queue, so that the periodic sweep does not pile up copies of a long queue.
+func (q *Queue) RequeueDispatch(jid int64) error {
 	_, err := q.enqueuer.EnqueueUnique(TaskDispatchJob, work.Q{"jid": jid})
 	if err != nil {
 		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
