@@ -18,12 +18,16 @@ func Run(ctx context.Context, command, configPath string, log hclog.Logger) erro
 	default:
 		return fmt.Errorf("unknown command %q; run estela-server -h for the list", command)
 	}
+	if command == "plugins" {
+		dirs, err := config.LoadPluginDirs(configPath)
+		if err != nil {
+			return err
+		}
+		return ListPlugins(ctx, dirs, log, os.Stdout)
+	}
 	cfg, err := config.Load(configPath)
 	if err != nil {
 		return err
-	}
-	if command == "plugins" {
-		return ListPlugins(ctx, cfg.PluginDirs, log, os.Stdout)
 	}
 	a, err := Open(ctx, cfg, log)
 	if err != nil {

@@ -84,6 +84,28 @@ type PluginBlock struct {
 // Load reads the configuration file at path, fills defaults and applies the environment
 // variables ESTELA_LISTEN, ESTELA_API_HOST, DATABASE_URL, REDIS_URL and ESTELA_PLUGIN_DIR.
 func Load(path string) (*Config, error) {
+	c, err := decode(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Complete(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadPluginDirs reads only the plugin folders of the configuration at path, for commands
+// that need no database or Redis.
+func LoadPluginDirs(path string) ([]string, error) {
+	c, err := decode(path)
+	if err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	return c.PluginDirs, nil
+}
+
+func decode(path string) (*Config, error) {
 	var c Config
 	if err := hclsimple.DecodeFile(path, evalContext(), &c); err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -99,9 +121,6 @@ func Load(path string) (*Config, error) {
 		block.Settings = settings
 	}
 	c.applyEnv()
-	if err := c.Complete(); err != nil {
-		return nil, err
-	}
 	return &c, nil
 }
 
