@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,11 @@ func (s *Server) jobData(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if strings.HasPrefix(r.UserAgent(), "estela-cli/") || q.Get("mode") == "chunks" || q.Has("current_chunk") {
 		return s.chunk(r, job.JID, kind, count)
 	}
-	if filter := readLogFilter(r); dataType == "logs" && (filter.Level != "" || filter.Search != "") {
+	filter, err := readLogFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	if dataType == "logs" && (filter.Level != "" || filter.Search != "") {
 		records, count, err := s.store.FilteredLogs(r.Context(), job.JID, filter, page.store())
 		if err != nil {
 			return nil, err
@@ -213,14 +218,19 @@ func (l *jsonListWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+var logLevels = []string{"ALL", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
 // readLogFilter reads level (ignored when empty or ALL) and search for log listings.
-func readLogFilter(r *http.Request) store.LogFilter {
+func readLogFilter(r *http.Request) (store.LogFilter, error) {
 	q := r.URL.Query()
 	level := strings.ToUpper(strings.TrimSpace(q.Get("level")))
+	if level != "" && !slices.Contains(logLevels, level) {
+		return store.LogFilter{}, errField("level", fmt.Sprintf("%q is not a log level; use one of %s.", q.Get("level"), strings.Join(logLevels, ", ")))
+	}
 	if level == "ALL" {
 		level = ""
 	}
-	return store.LogFilter{Level: level, Search: q.Get("search")}
+	return store.LogFilter{Level: level, Search: q.Get("search")}, nil
 }
 
 type dataDeletedDTO struct {
@@ -230,6 +240,9 @@ type dataDeletedDTO struct {
 // deleteJobData removes every record of one type from a job. When no items, requests or logs
 // remain, the job's data_status becomes DELETED.
 func (s *Server) deleteJobData(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if r.URL.Query().Get("type") == "" {
+		return nil, errField("type", "Name the data to delete: items, requests or logs.")
+	}
 	dataType, err := readDataType(r, false)
 	if err != nil {
 		return nil, err

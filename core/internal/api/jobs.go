@@ -165,6 +165,10 @@ func (s *Server) resolveEnvVars(ctx context.Context, f *fields, pid string, vars
 			f.fail("env_vars", fmt.Sprintf("Item %d: name and value are required unless evid names an existing variable.", i))
 			continue
 		}
+		if !envVarName.MatchString(e.Name) {
+			f.fail("env_vars", fmt.Sprintf("Item %d: %q is not a valid variable name; use letters, digits and _, not starting with a digit.", i, e.Name))
+			continue
+		}
 		out = append(out, store.EnvVar{Name: e.Name, Value: e.Value, Masked: e.Masked})
 	}
 	return out

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 
 	"github.com/estela-go/estela-go/core/internal/store"
 )
@@ -112,13 +114,13 @@ func projectActivities(oldName string, p *store.Project, req *projectUpdateReque
 func projectChange(req *projectUpdateRequest) (store.ProjectUpdate, action, error) {
 	u := store.ProjectUpdate{Name: req.Name, Framework: req.Framework, DataStatus: req.DataStatus, ApplyToSpiders: req.ApplyToExistingSpiders}
 	need := actRun
+	if req.Name != nil && strings.TrimSpace(*req.Name) == "" {
+		return u, need, errField("name", "This field may not be blank.")
+	}
 	if req.EnvVars != nil {
-		vars := make([]store.EnvVar, 0, len(req.EnvVars))
-		for i, v := range req.EnvVars {
-			if v.Name == "" {
-				return u, need, errField("env_vars", "Item "+itoa(i)+": name is required.")
-			}
-			vars = append(vars, store.EnvVar{Name: v.Name, Value: v.Value, Masked: v.Masked})
+		vars, err := envVarRows(req.EnvVars)
+		if err != nil {
+			return u, need, err
 		}
 		u.EnvVars = &vars
 	}
@@ -214,4 +216,28 @@ func (s *Server) listProjectJobs(_ http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	return countedPage[jobDTO]{Results: out, Count: count}, nil
+}
+
+var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkEnvVarName returns a 400 naming env_vars when a variable name could not be set in a
+// process environment.
+func checkEnvVarName(i int, name string) error {
+	if !envVarName.MatchString(name) {
+		return errField("env_vars", fmt.Sprintf("Item %d: %q is not a valid variable name; use letters, digits and _, not starting with a digit.", i, name))
+	}
+	return nil
+}
+
+// envVarRows checks the names of env_vars written to a project or spider and turns them into
+// rows.
+func envVarRows(in []envVarWrite) ([]store.EnvVar, error) {
+	vars := make([]store.EnvVar, 0, len(in))
+	for i, v := range in {
+		if err := checkEnvVarName(i, v.Name); err != nil {
+			return nil, err
+		}
+		vars = append(vars, store.EnvVar{Name: v.Name, Value: v.Value, Masked: v.Masked})
+	}
+	return vars, nil
 }

@@ -124,3 +124,19 @@ func TestActivitiesRecorded(t *testing.T) {
 		t.Errorf("activities, newest first:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestBadInputRejected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	j := f.job()
+	path := "/api/projects/" + f.p
+
+	expectField(t, f.json("owner", http.MethodPatch, path, map[string]any{"name": "  "}), "name", "blank project name")
+	expectField(t, f.json("owner", http.MethodPatch, path, map[string]any{"env_vars": []any{map[string]any{"name": "A B", "value": "x"}}}), "env_vars", "env var name with a space")
+	expectField(t, f.json("owner", http.MethodPatch, fmt.Sprintf("%s/spiders/%d", path, f.pSpider), map[string]any{"env_vars": []any{map[string]any{"name": "1BAD", "value": "x"}}}), "env_vars", "spider env var name starting with a digit")
+	expectField(t, f.json("developer", http.MethodPost, fmt.Sprintf("%s/spiders/%d/jobs", path, f.pSpider), map[string]any{"env_vars": []any{map[string]any{"name": "X=Y", "value": "x"}}}), "env_vars", "job env var name with =")
+	expectField(t, f.do("developer", http.MethodPost, f.jobURL(j)+"/data/delete", "", nil), "type", "data delete without type")
+	expectField(t, f.get("viewer", f.jobURL(j)+"/data?type=logs&level=LOUD"), "level", "unknown log level")
+	big := `{"name": "` + strings.Repeat("x", 2<<20) + `"}`
+	expectStatus(t, f.do("owner", http.MethodPost, "/api/projects", "application/json", strings.NewReader(big)), http.StatusRequestEntityTooLarge, "body over the limit")
+}

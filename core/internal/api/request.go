@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -83,6 +84,10 @@ func decodeBody(w http.ResponseWriter, r *http.Request) (*fields, error) {
 		if err := dec.Decode(&body); err != nil {
 			if err.Error() == "EOF" {
 				return f, nil
+			}
+			var maxErr *http.MaxBytesError
+			if errors.As(err, &maxErr) {
+				return nil, err
 			}
 			return nil, errDetail(http.StatusBadRequest, "JSON parse error - "+err.Error())
 		}

@@ -86,12 +86,9 @@ func (s *Server) updateSpider(w http.ResponseWriter, r *http.Request) (any, erro
 
 	u := store.SpiderUpdate{DataStatus: req.DataStatus, DataExpiryDays: orDefault(req.DataExpiryDays, 1)}
 	if req.EnvVars != nil {
-		vars := make([]store.EnvVar, 0, len(req.EnvVars))
-		for i, v := range req.EnvVars {
-			if v.Name == "" {
-				return nil, errField("env_vars", "Item "+itoa(i)+": name is required.")
-			}
-			vars = append(vars, store.EnvVar{Name: v.Name, Value: v.Value, Masked: v.Masked})
+		vars, err := envVarRows(req.EnvVars)
+		if err != nil {
+			return nil, err
 		}
 		u.EnvVars = &vars
 	}
