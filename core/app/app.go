@@ -194,9 +194,6 @@ func pluginCheck(healthy func() bool) api.HealthCheck {
 
 // RunWorker processes jobs, deploys and reconciles until ctx is done.
 func (a *App) RunWorker(ctx context.Context) {
-	if err := a.queue.RunReconcileNow(); err != nil {
-		a.log.Warn("enqueue first reconcile", "error", err)
-	}
 	a.queue.Run(ctx, a.dispatch, queue.WorkerOptions{
 		Concurrency: uint(a.cfg.Worker.Concurrency), ReconcileEvery: a.cfg.Worker.ReconcileInterval(), Logger: a.log,
 	})

@@ -7,6 +7,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gocraft/work"
@@ -18,7 +19,6 @@ import (
 const (
 	TaskDispatchJob = "dispatch_job"
 	TaskBuildDeploy = "build_deploy"
-	TaskReconcile   = "reconcile"
 )
 
 // Handlers is the work the worker does. Every handler must be idempotent: a task may run twice.
@@ -38,8 +38,11 @@ type Queue struct {
 	enqueuer  *work.Enqueuer
 }
 
-// NewPool returns a Redis connection pool for url (redis://[:password@]host:port/db).
+// NewPool returns a Redis connection pool for url (redis://[:password@]host:port/db). While
+// Redis cannot be reached, a failed dial waits up to a second before it returns, so that
+// gocraft/work's fetch loops, which retry at once and print every failure, do not spin.
 func NewPool(url string) *redis.Pool {
+	var failures atomic.Int64
 	return &redis.Pool{
 		MaxActive: 50,
 		// As many idle connections as active ones: a busy worker otherwise opens and closes
@@ -48,8 +51,15 @@ func NewPool(url string) *redis.Pool {
 		IdleTimeout: 4 * time.Minute,
 		Wait:        true,
 		Dial: func() (redis.Conn, error) {
-			return redis.DialURL(url, redis.DialConnectTimeout(5*time.Second),
+			conn, err := redis.DialURL(url, redis.DialConnectTimeout(5*time.Second),
 				redis.DialReadTimeout(30*time.Second), redis.DialWriteTimeout(10*time.Second))
+			if err != nil {
+				n := failures.Add(1)
+				time.Sleep(min(time.Duration(n)*100*time.Millisecond, time.Second))
+				return nil, err
+			}
+			failures.Store(0)
+			return conn, nil
 		},
 		TestOnBorrow: func(c redis.Conn, t time.Time) error {
 			if time.Since(t) < time.Minute {
@@ -136,22 +146,59 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 		}
 		return logFailure(log, job, h.BuildDeploy(ctx, did))
 	})
-	pool.JobWithOptions(TaskReconcile, work.JobOptions{MaxFails: 1}, func(job *work.Job) error {
-		return logFailure(log, job, h.Reconcile(ctx))
-	})
-	pool.PeriodicallyEnqueue(fmt.Sprintf("@every %ds", int(opts.ReconcileEvery.Seconds())), TaskReconcile)
-
 	pool.Start()
-	cronDone := make(chan struct{})
+	cronDone, reconcileDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(cronDone)
 		fireCronEvery(ctx, log, opts.CronEvery, h.FireCron)
+	}()
+	go func() {
+		defer close(reconcileDone)
+		q.reconcileEvery(ctx, log, opts.ReconcileEvery, h.Reconcile)
 	}()
 	log.Info("worker started", "concurrency", opts.Concurrency, "namespace", q.namespace)
 	<-ctx.Done()
 	pool.Stop()
 	<-cronDone
+	<-reconcileDone
 	log.Info("worker stopped")
+}
+
+// reconcileEvery runs the reconcile at start and then every interval. It runs on a ticker in
+// each worker instead of as a gocraft/work periodic task because gocraft schedules periodic
+// tasks in Redis minutes ahead: after Redis lost its data the reconcile, and with it the sweep
+// that finds queued jobs again, stopped for up to two minutes. A Redis lock lets one worker
+// reconcile per tick; when Redis cannot be reached, each worker reconciles anyway, which is
+// safe because every status change is conditional.
+func (q *Queue) reconcileEvery(ctx context.Context, log hclog.Logger, every time.Duration, reconcile func(context.Context) error) {
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	run := func(ctx context.Context) error {
+		held, err := q.tryLock(ctx, "reconcile", every*8/10)
+		if err == nil && !held {
+			return nil
+		}
+		return reconcile(ctx)
+	}
+	if err := run(ctx); err != nil && ctx.Err() == nil {
+		log.Error("reconcile", "error", err)
+	}
+	fireCronEvery(ctx, log.Named("reconcile"), every, run)
+}
+
+// tryLock takes a lock that expires after ttl, and reports whether this call got it.
+func (q *Queue) tryLock(ctx context.Context, name string, ttl time.Duration) (bool, error) {
+	conn, err := q.pool.GetContext(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	reply, err := redis.String(conn.Do("SET", q.namespace+":lock:"+name, "1", "NX", "PX", ttl.Milliseconds()))
+	if err == redis.ErrNil {
+		return false, nil
+	}
+	return reply == "OK", err
 }
 
 // fireCronEvery calls fire on every tick until ctx is done. The ticks run in each worker
@@ -186,12 +233,6 @@ func fireCronEvery(ctx context.Context, log hclog.Logger, every time.Duration, f
 			}
 		}
 	}
-}
-
-// RunReconcileNow enqueues one reconcile at once, so a fresh worker does not wait a period.
-func (q *Queue) RunReconcileNow() error {
-	_, err := q.enqueuer.EnqueueUnique(TaskReconcile, nil)
-	return err
 }
 
 func logFailure(log hclog.Logger, job *work.Job, err error) error {
