@@ -78,16 +78,12 @@ func (s *Server) projectFor(r *http.Request, act action) (*store.Project, *store
 	if err != nil {
 		return nil, nil, err
 	}
-	project, err := s.store.Project(r.Context(), pid)
+	project, role, err := s.store.ProjectAndRole(r.Context(), pid, user.ID)
 	if err != nil {
 		return nil, nil, err
 	}
 	if user.IsSuperuser || (user.IsStaff && act == actRead) {
 		return project, user, nil
-	}
-	role, err := s.store.Role(r.Context(), pid, user.ID)
-	if err != nil {
-		return nil, nil, err
 	}
 	best, member := roleAllows[role]
 	if !member || best < act {

@@ -240,19 +240,19 @@ type dataDeletedDTO struct {
 // deleteJobData removes every record of one type from a job. When no items, requests or logs
 // remain, the job's data_status becomes DELETED.
 func (s *Server) deleteJobData(_ http.ResponseWriter, r *http.Request) (any, error) {
-	if r.URL.Query().Get("type") == "" {
-		return nil, errField("type", "Name the data to delete: items, requests or logs.")
-	}
-	dataType, err := readDataType(r, false)
-	if err != nil {
-		return nil, err
-	}
 	job, actor, err := s.jobFor(r, actRun)
 	if err != nil {
 		return nil, err
 	}
 	if actor != lifecycle.User {
 		return nil, errForbidden
+	}
+	if r.URL.Query().Get("type") == "" {
+		return nil, errField("type", "Name the data to delete: items, requests or logs.")
+	}
+	dataType, err := readDataType(r, false)
+	if err != nil {
+		return nil, err
 	}
 
 	deleted, err := s.store.DeleteJobData(r.Context(), job.JID, dataKinds[dataType])

@@ -255,3 +255,27 @@ func (s *Store) ListProjectJobs(ctx context.Context, pid string, page Page) ([]J
 		WHERE j.project_id = ? ORDER BY j.jid DESC OFFSET ? LIMIT ?`, pid, page.Offset, page.Limit)
 	return jobs, count, mapError("list project jobs", err)
 }
+
+// ProjectAndRole loads a live project and the role a user holds on it ("" when none), in one
+// query: every project route asks for both.
+func (s *Store) ProjectAndRole(ctx context.Context, pid string, userID int64) (*Project, string, error) {
+	var row struct {
+		Role *string `pg:"member_role"`
+		Project
+	}
+	_, err := s.db.QueryOneContext(ctx, &row, `SELECT p.*, m.role AS member_role FROM projects p
+		LEFT JOIN permissions m ON m.project_id = p.pid AND m.user_id = ?
+		WHERE p.pid = ? AND NOT p.deleted`, userID, pid)
+	if err != nil {
+		return nil, "", mapError("load project", err)
+	}
+	p := row.Project
+	return &p, orEmpty(row.Role), nil
+}
+
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
