@@ -82,7 +82,7 @@ func readJobFilter(r *http.Request) (store.JobFilter, error) {
 	return f, nil
 }
 
-// createJob queues a run of a spider. With ?sync=true it is launched before the answer.
+// createJob queues a run of a spider. With ?sync=true it is launched before the response.
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) {
 	sid, err := pathID(r, "sid")
 	if err != nil {
@@ -147,7 +147,7 @@ func (s *Server) launch(r *http.Request, jid int64) {
 }
 
 // resolveEnvVars turns the env_vars of a request into rows. An entry with an evid copies that
-// variable, which must belong to the same project; this is how clients pass masked values on
+// variable, which must belong to the same project. Clients pass masked values on this way
 // without knowing them.
 func (s *Server) resolveEnvVars(ctx context.Context, f *fields, pid string, vars []envVarWrite) []store.EnvVar {
 	var out []store.EnvVar

@@ -287,7 +287,7 @@ func upperFirst(s string) string {
 	return string(r)
 }
 
-// serveDocs answers the OpenAPI document as JSON, or as YAML for ?format=yaml.
+// serveDocs writes the OpenAPI document as JSON, or as YAML for ?format=yaml.
 func (s *Server) serveDocs(w http.ResponseWriter, r *http.Request) (any, error) {
 	if r.URL.Query().Get("format") == "yaml" || strings.Contains(r.Header.Get("Accept"), "yaml") {
 		out, err := s.OpenAPIYAML()

@@ -22,7 +22,7 @@ type projectUpdateRequest struct {
 	ApplyToExistingSpiders bool          `json:"apply_to_existing_spiders"`
 }
 
-// projectUpdatedDTO is estela's answer to a project update.
+// projectUpdatedDTO is estela's response to a project update.
 type projectUpdatedDTO struct {
 	PID            string      `json:"pid"`
 	Name           string      `json:"name"`

@@ -48,10 +48,10 @@ type result struct {
 
 func created(body any) result { return result{http.StatusCreated, body} }
 
-// noContent answers 204 with no body.
+// noContent is a 204 response with no body.
 var noContent = result{status: http.StatusNoContent}
 
-// written tells the wrapper that the handler already wrote the whole response.
+// written marks a response that the handler already wrote whole.
 var written = result{status: -1}
 
 // handlerFunc is the shape of every API handler: it returns the body to send (or a result)

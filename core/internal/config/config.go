@@ -60,7 +60,7 @@ func (w *Worker) LostJobGrace() time.Duration {
 	return time.Duration(w.LostJobGraceSeconds) * time.Second
 }
 
-// Images tells engines that build container images where to push them.
+// Images names the registry that engines building container images push to.
 type Images struct {
 	// Registry is the registry host, such as registry.example.com:5000.
 	Registry string `hcl:"registry,optional"`

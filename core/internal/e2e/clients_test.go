@@ -49,7 +49,7 @@ func (c *cliClient) do(method, path string, body io.Reader, contentType string) 
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil && len(raw) > 0 {
-		// estela-cli calls resp.json() on every answer: a body that is not JSON crashes it.
+		// estela-cli calls resp.json() on every response, so a body that is not JSON crashes it.
 		c.t.Errorf("%s %s: answer is not a JSON object: %q", method, path, raw)
 	}
 	return resp.StatusCode, out

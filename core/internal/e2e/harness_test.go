@@ -123,7 +123,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// call sends a request with the platform's token and decodes a JSON answer into out.
+// call sends a request with the platform's token and decodes a JSON response into out.
 func (p *platform) call(method, path string, body io.Reader, contentType string, out any) int {
 	p.t.Helper()
 	req, err := http.NewRequest(method, p.base+path, body)

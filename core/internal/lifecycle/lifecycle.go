@@ -1,5 +1,5 @@
 // Package lifecycle is the job state machine: which status changes are allowed, and who may
-// make them. Every writer of a job's status asks it first.
+// make them. Every writer of a job's status checks with it first.
 //
 //	IN_QUEUE ──dispatch──▶ WAITING ──job──▶ RUNNING ──job──▶ COMPLETED | ERROR
 //	IN_QUEUE, WAITING, RUNNING ──user──▶ STOPPED
@@ -23,7 +23,7 @@ const (
 	Stopped   = "STOPPED"
 )
 
-// Actor is who asks for a status change.
+// Actor is the party that requests a status change.
 type Actor int
 
 const (
@@ -77,7 +77,7 @@ var allowed = map[Actor]map[string][]string{
 }
 
 // Check returns nil when actor may move a job from one status to another, and an error
-// wrapping ErrInvalidTransition that says why not otherwise.
+// wrapping ErrInvalidTransition that gives the reason otherwise.
 func Check(from, to string, actor Actor) error {
 	if !Valid(to) {
 		return fmt.Errorf("%w: unknown status %q", ErrInvalidTransition, to)

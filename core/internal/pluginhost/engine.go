@@ -33,7 +33,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	return err
 }
 
-// Healthy reports whether the plugin process runs and answers.
+// Healthy reports whether the plugin process runs and responds.
 func (e *Engine) Healthy() bool { return e.inst.Healthy() }
 
 // Close ends the plugin process.
@@ -139,7 +139,7 @@ func (e *Engine) Capabilities() []string {
 }
 
 // WatchJobs implements engine.JobWatcher. The stream has no deadline of its own: it ends with
-// ctx. An engine without the capability answers errdefs.ErrUnimplemented.
+// ctx. An engine without the capability returns errdefs.ErrUnimplemented.
 func (e *Engine) WatchJobs(ctx context.Context, req *engine.WatchJobsRequest, send func(engine.JobEvent) error) error {
 	impl, err := e.impl(ctx)
 	if err != nil {

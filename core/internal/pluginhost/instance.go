@@ -52,13 +52,13 @@ type instance struct {
 // configureTimeout is the least time GetInfo and Configure get at a plugin's start.
 const configureTimeout = time.Minute
 
-// maxMessageBytes bounds one answer from a plugin.
+// maxMessageBytes bounds one response from a plugin.
 const maxMessageBytes = 256 << 20
 
 // hangLimit is how many calls in a row may time out before the plugin is restarted.
 const hangLimit = 3
 
-// configurer is what both plugin kinds offer for the start-up calls.
+// configurer is the part of both plugin kinds that the start-up calls use.
 type configurer interface {
 	GetInfo(ctx context.Context) (*pluginapi.Info, error)
 	Configure(ctx context.Context, req *pluginapi.ConfigureRequest) (*pluginapi.ConfigureResponse, error)
@@ -117,8 +117,8 @@ func (i *instance) start(ctx context.Context) error {
 		AutoMTLS:         true,
 		Logger:           i.opts.Logger,
 		StartTimeout:     30 * time.Second,
-		// ListJobs answers for every job at once; gRPC's default 4 MiB would cap it at some
-		// tens of thousands of jobs.
+		// ListJobs returns every job in one response, and gRPC's default 4 MiB would cap it at
+		// some tens of thousands of jobs.
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes))},
 	})
 	rpc, err := client.Client()
@@ -170,14 +170,14 @@ func (i *instance) configure(ctx context.Context, c configurer) error {
 	return nil
 }
 
-// Info returns what the plugin said about itself at its last start, or nil before.
+// Info returns the plugin description from its last start, or nil before the first start.
 func (i *instance) Info() *pluginapi.Info {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.info
 }
 
-// Healthy reports whether the plugin process runs and answers a ping.
+// Healthy reports whether the plugin process runs and responds to a ping.
 func (i *instance) Healthy() bool {
 	i.mu.Lock()
 	client := i.client
@@ -259,7 +259,7 @@ func (i *instance) dropIfDead() bool {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.client != nil {
-		i.opts.Logger.Warn("plugin does not answer, ending it", "path", i.opts.Binary.Path)
+		i.opts.Logger.Warn("plugin does not respond, ending it", "path", i.opts.Binary.Path)
 		i.client.Kill()
 		i.client = nil
 	}

@@ -76,7 +76,7 @@ func New(pool *redis.Pool, namespace string) *Queue {
 	return &Queue{pool: pool, namespace: namespace, enqueuer: work.NewEnqueuer(namespace, pool)}
 }
 
-// Ping checks that Redis answers.
+// Ping checks that Redis responds.
 func (q *Queue) Ping(ctx context.Context) error {
 	conn, err := q.pool.GetContext(ctx)
 	if err != nil {
@@ -87,7 +87,7 @@ func (q *Queue) Ping(ctx context.Context) error {
 	return err
 }
 
-// EnqueueDispatch asks a worker to launch a new job. The plain enqueue costs fewer Redis round
+// EnqueueDispatch queues the launch of a new job. The plain enqueue costs fewer Redis round
 // trips than a unique one; a job enqueued twice is still launched once, because launching
 // claims it in Postgres first.
 func (q *Queue) EnqueueDispatch(jid int64) error {
@@ -108,7 +108,7 @@ func (q *Queue) RequeueDispatch(jid int64) error {
 	return nil
 }
 
-// EnqueueBuild asks a worker to prepare a deploy.
+// EnqueueBuild queues the preparation of a deploy.
 func (q *Queue) EnqueueBuild(did int64) error {
 	_, err := q.enqueuer.EnqueueUnique(TaskBuildDeploy, work.Q{"did": did})
 	if err != nil {
@@ -164,10 +164,10 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	log.Info("worker stopped")
 }
 
-// reconcileEvery runs the reconcile at start and then every interval. It runs on a ticker in
-// each worker instead of as a gocraft/work periodic task because gocraft schedules periodic
-// tasks in Redis minutes ahead: after Redis lost its data the reconcile, and with it the sweep
-// that finds queued jobs again, stopped for up to two minutes. A Redis lock lets one worker
+// reconcileEvery runs the reconcile at start and then every interval, on a ticker in each
+// worker. A gocraft/work periodic task would not do: gocraft schedules periodic tasks in Redis
+// minutes ahead, so after Redis lost its data the reconcile stopped for up to two minutes, and
+// with it the sweep that finds queued jobs again. A Redis lock lets one worker
 // reconcile per tick; when Redis cannot be reached, each worker reconciles anyway, which is
 // safe because every status change is conditional.
 func (q *Queue) reconcileEvery(ctx context.Context, log hclog.Logger, every time.Duration, reconcile func(context.Context) error) {
@@ -175,8 +175,8 @@ func (q *Queue) reconcileEvery(ctx context.Context, log hclog.Logger, every time
 		every = 10 * time.Second
 	}
 	run := func(ctx context.Context) error {
-		held, err := q.tryLock(ctx, "reconcile", every*8/10)
-		if err == nil && !held {
+		locked, err := q.tryLock(ctx, "reconcile", every*8/10)
+		if err == nil && !locked {
 			return nil
 		}
 		return reconcile(ctx)
