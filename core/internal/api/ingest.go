@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/estela-go/estela-go/core/internal/lifecycle"
 	"github.com/estela-go/estela-go/core/internal/store"
 )
 
-// ingestBody is one batch of data sent by a job.
+// ingestBody is one batch of data sent by a job. Records stay raw JSON: the store turns the
+// array into COPY rows in one pass.
 type ingestBody struct {
-	Type    string            `json:"type"`
-	BatchID string            `json:"batch_id"`
-	Records []json.RawMessage `json:"records"`
+	Type    string          `json:"type" validate:"required" enum:"items,requests,logs,stats"`
+	BatchID string          `json:"batch_id" validate:"required" maxlen:"100" doc:"the same on every retry of the batch"`
+	Records json.RawMessage `json:"records" validate:"required" doc:"a JSON array of objects, at least one"`
 }
 
 // ingest stores a batch of items, requests, logs or the final stats of a job. Only the job's
@@ -42,19 +44,34 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 
 	if body.Type == "stats" {
-		if err := s.store.SaveJobStats(r.Context(), job.JID, body.Records[len(body.Records)-1]); err != nil {
-			return nil, err
-		}
-		return created(ingestedDTO{Stored: 1}), nil
+		return s.ingestStats(r, job.JID, body.Records)
 	}
-	duplicate, err := s.store.IngestBatch(r.Context(), job.JID, dataKinds[body.Type], body.BatchID, body.Records)
+	stored, duplicate, err := s.store.IngestArray(r.Context(), job.JID, dataKinds[body.Type], body.BatchID, body.Records)
+	if errors.Is(err, store.ErrInvalidRecords) {
+		return nil, errField("records", strings.TrimPrefix(err.Error(), store.ErrInvalidRecords.Error()+": "))
+	}
 	if err != nil {
 		return nil, err
 	}
 	if duplicate {
 		return ingestedDTO{Duplicate: true}, nil
 	}
-	return created(ingestedDTO{Stored: len(body.Records)}), nil
+	return created(ingestedDTO{Stored: stored}), nil
+}
+
+// ingestStats stores the last record of a stats batch as the job's final stats.
+func (s *Server) ingestStats(r *http.Request, jid int64, array json.RawMessage) (any, error) {
+	var records []json.RawMessage
+	if err := json.Unmarshal(array, &records); err != nil {
+		return nil, errField("records", "Expected a JSON array of objects.")
+	}
+	if len(records) == 0 || len(records[len(records)-1]) == 0 || records[len(records)-1][0] != '{' {
+		return nil, errField("records", "A stats batch needs one JSON object.")
+	}
+	if err := s.store.SaveJobStats(r.Context(), jid, records[len(records)-1]); err != nil {
+		return nil, err
+	}
+	return created(ingestedDTO{Stored: 1}), nil
 }
 
 func validateBatch(b *ingestBody) error {
@@ -66,11 +83,6 @@ func validateBatch(b *ingestBody) error {
 	}
 	if len(b.Records) == 0 {
 		return errField("records", "A batch needs at least one record.")
-	}
-	for i, rec := range b.Records {
-		if len(rec) == 0 || rec[0] != '{' {
-			return errField("records", fmt.Sprintf("Record %d is not a JSON object.", i))
-		}
 	}
 	return nil
 }

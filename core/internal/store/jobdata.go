@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -31,9 +32,35 @@ func (s *Store) IngestBatch(ctx context.Context, jobID int64, kind DataKind, bat
 	if err := encodeCopyRows(&rows, jobID, kind, records); err != nil {
 		return false, err
 	}
+	return s.ingestRows(ctx, jobID, kind, batchID, &rows, len(records))
+}
+
+// ErrInvalidRecords is wrapped by IngestArray's errors about the records themselves.
+var ErrInvalidRecords = errors.New("invalid records")
+
+// IngestArray is IngestBatch for records still in their JSON array, as a job sends them: one
+// pass turns the array into COPY rows, with no decoding of each record. The array must be
+// valid JSON; elements that are not objects give an error wrapping ErrInvalidRecords. It
+// returns how many records the batch had.
+func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, batchID string, array []byte) (records int, duplicate bool, err error) {
+	var rows bytes.Buffer
+	rows.Grow(len(array) + len(array)/8)
+	n, err := encodeArrayRows(&rows, jobID, kind, array)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %v", ErrInvalidRecords, err)
+	}
+	if n == 0 {
+		return 0, false, fmt.Errorf("%w: a batch needs at least one record", ErrInvalidRecords)
+	}
+	duplicate, err = s.ingestRows(ctx, jobID, kind, batchID, &rows, n)
+	return n, duplicate, err
+}
+
+// ingestRows stores COPY rows of one batch and its ledger entry in one transaction.
+func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batchID string, rows *bytes.Buffer, records int) (duplicate bool, err error) {
 	err = s.inTx(ctx, func(tx *pg.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO job_data_batches (job_id, batch_id, kind, records)
-			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, jobID, batchID, kind, len(records))
+			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, jobID, batchID, kind, records)
 		if err != nil {
 			return mapError("record batch", err)
 		}
@@ -46,9 +73,9 @@ func (s *Store) IngestBatch(ctx context.Context, jobID int64, kind DataKind, bat
 			return err
 		}
 		if kind == DataItems && collection != "" {
-			return copyUniqueItems(ctx, tx, jobID, batchID, collection, &rows)
+			return copyUniqueItems(ctx, tx, jobID, batchID, collection, rows)
 		}
-		if _, err := tx.CopyFrom(&rows, "COPY job_data (job_id, kind, data) FROM STDIN"); err != nil {
+		if _, err := tx.CopyFrom(rows, "COPY job_data (job_id, kind, data) FROM STDIN"); err != nil {
 			return mapError("copy job data", err)
 		}
 		return nil

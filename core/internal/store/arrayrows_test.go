@@ -1,0 +1,73 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// encodeArrayRows must give the same rows as compacting and escaping each record on its own.
+func TestEncodeArrayRowsMatchesRecordByRecord(t *testing.T) {
+	t.Parallel()
+	array := []byte(` [ {"a": 1, "s": "tab\there \"q\" back\\slash", "nested": {"x": [1, 2, {"y": "}"}]}},
+		{"b" : "brace { and ] in a string", "u": "\u00e9\n"} , {}
+	] `)
+	var records []json.RawMessage
+	if err := json.Unmarshal(array, &records); err != nil {
+		t.Fatal(err)
+	}
+	var want, got bytes.Buffer
+	if err := encodeCopyRows(&want, 7, DataItems, records); err != nil {
+		t.Fatal(err)
+	}
+	n, err := encodeArrayRows(&got, 7, DataItems, array)
+	if err != nil {
+		t.Fatalf("encodeArrayRows: %v", err)
+	}
+	if n != 3 {
+		t.Errorf("rows = %d, want 3", n)
+	}
+	if got.String() != want.String() {
+		t.Errorf("rows differ:\ngot  %q\nwant %q", got.String(), want.String())
+	}
+}
+
+func TestEncodeArrayRowsRejects(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`{"a": 1}`, "expected a JSON array"},
+		{`[{"a": 1}, 2]`, "record 1 is not a JSON object"},
+		{`["x"]`, "record 0 is not a JSON object"},
+	} {
+		var b bytes.Buffer
+		if _, err := encodeArrayRows(&b, 1, DataItems, []byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("encodeArrayRows(%s) = %v, want an error containing %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func FuzzEncodeArrayRows(f *testing.F) {
+	f.Add(`[{"a": "b\\c", "d": [1, {"e": " x "}]}]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var records []json.RawMessage
+		if json.Unmarshal([]byte(in), &records) != nil {
+			return
+		}
+		for _, r := range records {
+			if len(r) == 0 || r[0] != '{' {
+				return
+			}
+		}
+		var want, got bytes.Buffer
+		if err := encodeCopyRows(&want, 1, DataItems, records); err != nil {
+			return
+		}
+		if _, err := encodeArrayRows(&got, 1, DataItems, []byte(in)); err != nil {
+			t.Fatalf("encodeArrayRows(%q): %v", in, err)
+		}
+		if got.String() != want.String() {
+			t.Fatalf("rows differ for %q:\ngot  %q\nwant %q", in, got.String(), want.String())
+		}
+	})
+}
