@@ -87,34 +87,19 @@ func New(st *store.Store, eng engine.Engine, creds credentials.Provider, q Enque
 // DispatchJob launches a queued job on the engine. A job that is no longer queued is left
 // alone, so the task may run twice.
 func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
-	job, err := s.store.JobByID(ctx, jid)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && job.Status != lifecycle.InQueue) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	deploy, err := s.store.LatestArtifact(ctx, job.SpiderID)
-	if errors.Is(err, store.ErrNotFound) {
-		reason := fmt.Sprintf("no successful deploy contains spider %q; deploy the project again", job.SpiderName)
-		return s.fail(ctx, job, lifecycle.InQueue, reason)
-	}
-	if err != nil {
-		return err
-	}
-
-	job, err = s.store.ClaimJob(ctx, jid)
+	job, artifact, err := s.store.ClaimJobForLaunch(ctx, jid)
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.store.SetJobDeploy(ctx, jid, deploy.DID); err != nil {
-		return err
+	if artifact == "" {
+		reason := fmt.Sprintf("no successful deploy contains spider %q; deploy the project again", job.SpiderName)
+		return s.fail(ctx, job, lifecycle.Waiting, reason)
 	}
 
-	spec, err := s.jobSpec(ctx, job, deploy.ArtifactRef)
+	spec, err := s.jobSpec(ctx, job, artifact)
 	if err != nil {
 		return s.requeue(ctx, job, err)
 	}

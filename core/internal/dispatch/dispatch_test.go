@@ -144,3 +144,30 @@ func TestDispatchAddsProxyCredentials(t *testing.T) {
 		t.Errorf("JOB_INFO env_vars lack the proxy settings: %s", env["JOB_INFO"])
 	}
 }
+
+func TestDispatchWithoutDeployFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	deploy, err := st.LatestArtifact(ctx, j.SpiderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteDeploy(ctx, deploy.DID); err != nil {
+		t.Fatal(err)
+	}
+	eng := &recordingEngine{}
+	svc := newService(t, st, eng, dispatch.ImageSettings{})
+
+	if err := svc.DispatchJob(ctx, j.JID); err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
+	got, _ := st.JobByID(ctx, j.JID)
+	if got.Status != store.JobError || !strings.Contains(got.ErrorReason, "no successful deploy contains spider") {
+		t.Errorf("job without a deploy: %s (%q), want ERROR naming the missing deploy", got.Status, got.ErrorReason)
+	}
+	if len(eng.specs) != 0 {
+		t.Errorf("engine got %d jobs, want none", len(eng.specs))
+	}
+}

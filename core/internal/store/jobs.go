@@ -221,12 +221,6 @@ func (s *Store) UnclaimJob(ctx context.Context, jid int64) error {
 	return nil
 }
 
-// SetJobDeploy records which deploy a job runs from.
-func (s *Store) SetJobDeploy(ctx context.Context, jid, did int64) error {
-	_, err := s.db.ExecContext(ctx, "UPDATE jobs SET deploy_id = ? WHERE jid = ?", did, jid)
-	return mapError("set job deploy", err)
-}
-
 // ActiveJobs returns every WAITING or RUNNING job, oldest first.
 func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
 	var jobs []Job
@@ -285,4 +279,37 @@ func (s *Store) JobStatuses(ctx context.Context, ids []int64) (map[int64]JobStat
 		out[r.JID] = JobStatus{Status: r.Status, Changed: r.StatusChanged}
 	}
 	return out, nil
+}
+
+// ClaimJobForLaunch moves an IN_QUEUE job to WAITING, counts the attempt and records the newest
+// successful deploy that contains its spider, all in one statement, and returns the job with
+// that deploy's artifact; the artifact is "" when no such deploy exists. It returns
+// ErrConflict when the job is not queued, so only one worker launches a job.
+func (s *Store) ClaimJobForLaunch(ctx context.Context, jid int64) (*Job, string, error) {
+	var row struct {
+		Artifact *string `pg:"launch_artifact"`
+		Job
+	}
+	_, err := s.db.QueryOneContext(ctx, &row, `
+		WITH d AS (
+			SELECT d.did, d.artifact_ref FROM deploys d
+			JOIN deploy_spiders ds ON ds.deploy_id = d.did
+			JOIN jobs q ON q.spider_id = ds.spider_id
+			WHERE q.jid = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1)
+		UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(),
+			dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce((SELECT did FROM d), j.deploy_id)
+		FROM spiders s WHERE j.jid = ? AND j.status = ? AND s.sid = j.spider_id
+		RETURNING j.*, s.name AS spider_name, (SELECT artifact_ref FROM d) AS launch_artifact`,
+		jid, DeploySuccess, JobWaiting, jid, JobInQueue)
+	if err == pg.ErrNoRows {
+		return nil, "", fmt.Errorf("claim job %d: not queued: %w", jid, ErrConflict)
+	}
+	if err != nil {
+		return nil, "", mapError("claim job", err)
+	}
+	job := row.Job
+	if row.Artifact == nil {
+		return &job, "", nil
+	}
+	return &job, *row.Artifact, nil
 }

@@ -200,3 +200,40 @@ func TestIngestBatchDeduplicates(t *testing.T) {
 		t.Error("ingest of invalid JSON succeeded, want an error")
 	}
 }
+
+func TestClaimJobForLaunch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, d := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	newJob := func() *store.Job {
+		j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+		if err := st.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	j := newJob()
+
+	claimed, artifact, err := st.ClaimJobForLaunch(ctx, j.JID)
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if artifact != "/artifacts/1" || claimed.Status != store.JobWaiting || claimed.SpiderName != "quotes" ||
+		claimed.DeployID == nil || *claimed.DeployID != d.DID || claimed.DispatchAttempts != 1 {
+		t.Errorf("claimed %+v with artifact %q; want WAITING, spider quotes, deploy %d, one attempt, /artifacts/1", claimed, artifact, d.DID)
+	}
+	if _, _, err := st.ClaimJobForLaunch(ctx, j.JID); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("second claim: err = %v, want ErrConflict", err)
+	}
+
+	if err := st.DeleteDeploy(ctx, d.DID); err != nil {
+		t.Fatal(err)
+	}
+	orphan := newJob()
+	claimed, artifact, err = st.ClaimJobForLaunch(ctx, orphan.JID)
+	if err != nil || artifact != "" || claimed.Status != store.JobWaiting {
+		t.Errorf("claim without a deploy = %+v, %q, %v; want WAITING and no artifact", claimed, artifact, err)
+	}
+}
