@@ -204,7 +204,7 @@ func TestFireCreatesJobLikeAPI(t *testing.T) {
 		t.Fatalf("cron job has %d jobs, want 1", len(runs))
 	}
 	j := runs[0]
-	want := store.Job{JID: j.JID, ProjectID: w.project.PID, SpiderID: c.SpiderID, SpiderName: "quotes", CronjobID: &c.CJID,
+	want := store.Job{JID: j.JID, ProjectID: w.project.PID, SpiderID: c.SpiderID, SpiderName: "quotes", Seq: 1, CronjobID: &c.CJID,
 		Status: store.JobInQueue, DataStatus: "PERSISTENT", ResourceTier: "SMALL", Args: []store.Arg{{Name: "page", Value: "1"}},
 		Tags: []string{"nightly"}, ProxyUsageData: map[string]any{}}
 	j.Created, j.StatusChanged = time.Time{}, time.Time{}

@@ -292,7 +292,8 @@ func (s *Store) CreateCronJobRun(ctx context.Context, cjid int64) (int64, error)
 // insertCronRuns creates one IN_QUEUE job per live cron job of cjids, with the arguments,
 // tags, resource tier, data persistence and environment variables the cron job has now. Cron
 // jobs that are deleted, or whose spider or project is deleted, get no job. Jobs of cron jobs
-// with unique_collection get the shared collection.
+// with unique_collection get the shared collection. The jobs are inserted ordered by spider,
+// because each insert locks its spider's row to number the job (migration 0006).
 func insertCronRuns(ctx context.Context, tx *pg.Tx, cjids []int64) ([]CronRun, error) {
 	var runs []CronRun
 	_, err := tx.QueryContext(ctx, &runs, `
@@ -301,7 +302,7 @@ func insertCronRuns(ctx context.Context, tx *pg.Tx, cjids []int64) ([]CronRun, e
 			CASE WHEN c.data_status = 'PENDING' THEN c.data_expiry_days END, c.resource_tier, c.args, c.tags
 		FROM cronjobs c JOIN spiders s ON s.sid = c.spider_id JOIN projects p ON p.pid = s.project_id
 		WHERE c.cjid = ANY(?) AND NOT c.deleted AND NOT s.deleted AND NOT p.deleted
-		ORDER BY c.cjid
+		ORDER BY c.spider_id, c.cjid
 		RETURNING jid, cronjob_id`, JobInQueue, pg.Array(cjids))
 	if err != nil {
 		return nil, mapError("create cron job runs", err)

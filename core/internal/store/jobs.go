@@ -23,7 +23,7 @@ func (s *Store) CreateJob(ctx context.Context, j *Job) error {
 		j.ProxyUsageData = map[string]any{}
 	}
 	return s.inTx(ctx, func(tx *pg.Tx) error {
-		if _, err := tx.ModelContext(ctx, j).ExcludeColumn("spider_name").Returning("*").Insert(); err != nil {
+		if _, err := tx.ModelContext(ctx, j).ExcludeColumn("spider_name", "seq").Returning("*").Insert(); err != nil {
 			return mapError("create job", err)
 		}
 		for i := range j.EnvVars {
@@ -69,6 +69,9 @@ type JobFilter struct {
 
 // ListJobs returns one page of a spider's jobs, newest first, and the total count.
 func (s *Store) ListJobs(ctx context.Context, sid int64, f JobFilter, page Page) ([]Job, int, error) {
+	if f == (JobFilter{}) {
+		return s.listAllJobs(ctx, sid, page)
+	}
 	where := "j.spider_id = ?"
 	params := []any{sid}
 	if f.CronjobID != 0 {
@@ -87,12 +90,25 @@ func (s *Store) ListJobs(ctx context.Context, sid int64, f JobFilter, page Page)
 	if _, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT count(*) FROM jobs j WHERE "+where, params...); err != nil {
 		return nil, 0, mapError("count jobs", err)
 	}
-	// The page's ids come from the (spider_id, jid) index alone, and only those rows are read:
-	// skipping deep into the index is several times cheaper than skipping whole rows.
+	// The page's ids come first and only those rows are read in full: skipping deep into the
+	// ids is several times cheaper than skipping whole rows.
 	var jobs []Job
 	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+" FROM (SELECT j.jid FROM jobs j WHERE "+where+
-		" ORDER BY j.jid DESC OFFSET ? LIMIT ?) page JOIN jobs j ON j.jid = page.jid JOIN spiders s ON s.sid = j.spider_id ORDER BY j.jid DESC",
+		" ORDER BY j.seq DESC OFFSET ? LIMIT ?) page JOIN jobs j ON j.jid = page.jid JOIN spiders s ON s.sid = j.spider_id ORDER BY j.seq DESC",
 		append(params, page.Offset, page.Limit)...)
+	return jobs, count, mapError("list jobs", err)
+}
+
+// listAllJobs pages through a spider's jobs by their numbers: the highest number is the
+// count, and a page is a range of numbers, so any page costs two index lookups.
+func (s *Store) listAllJobs(ctx context.Context, sid int64, page Page) ([]Job, int, error) {
+	var count int
+	if _, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = ?", sid); err != nil {
+		return nil, 0, mapError("count jobs", err)
+	}
+	var jobs []Job
+	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
+		WHERE j.spider_id = ? AND j.seq <= ? ORDER BY j.seq DESC LIMIT ?`, sid, count-page.Offset, page.Limit)
 	return jobs, count, mapError("list jobs", err)
 }
 

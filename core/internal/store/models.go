@@ -125,10 +125,12 @@ type EnvVar struct {
 type Job struct {
 	tableName struct{} `pg:"jobs"`
 
-	JID                int64          `pg:"jid,pk"`
-	ProjectID          string         `pg:"project_id,type:uuid"`
-	SpiderID           int64          `pg:"spider_id"`
-	SpiderName         string         `pg:"spider_name"`
+	JID        int64  `pg:"jid,pk"`
+	ProjectID  string `pg:"project_id,type:uuid"`
+	SpiderID   int64  `pg:"spider_id"`
+	SpiderName string `pg:"spider_name"`
+	// Seq numbers the job within its spider from 1, set by the database on insert.
+	Seq                int64          `pg:"seq"`
 	CronjobID          *int64         `pg:"cronjob_id"`
 	DeployID           *int64         `pg:"deploy_id"`
 	Status             string         `pg:"status,notnull"`

@@ -1,0 +1,201 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/estela-go/estela-go/core/internal/store"
+	"github.com/estela-go/estela-go/core/internal/testenv"
+)
+
+// jobNumbers returns the numbers of a spider's queued jobs in ascending order. It reads
+// them through a filtered list, which counts rows and does not rely on the numbers.
+func jobNumbers(t *testing.T, st *store.Store, sid int64) []int64 {
+	t.Helper()
+	jobs, count, err := st.ListJobs(context.Background(), sid, store.JobFilter{Status: store.JobInQueue}, store.Page{Limit: 1000})
+	if err != nil {
+		t.Fatalf("list jobs: %v", err)
+	}
+	if len(jobs) != count {
+		t.Fatalf("listed %d of %d jobs", len(jobs), count)
+	}
+	seqs := make([]int64, len(jobs))
+	for i, j := range jobs {
+		seqs[len(jobs)-1-i] = j.Seq
+	}
+	return seqs
+}
+
+func oneToN(n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i + 1)
+	}
+	return out
+}
+
+func TestConcurrentJobsNumberedWithoutGaps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes", "books")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	quotes, books := spiders[0].SID, spiders[1].SID
+
+	const senders, perSender = 8, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, senders*perSender)
+	for i := range senders {
+		wg.Go(func() {
+			for k := range perSender {
+				sid := quotes
+				if (i+k)%3 == 0 {
+					sid = books
+				}
+				errs <- st.CreateJob(ctx, &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE"})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("create job: %v", err)
+		}
+	}
+	total := 0
+	for _, sid := range []int64{quotes, books} {
+		got := jobNumbers(t, st, sid)
+		total += len(got)
+		if diff := cmp.Diff(oneToN(len(got)), got); diff != "" {
+			t.Errorf("numbers of spider %d's jobs (-want +got):\n%s", sid, diff)
+		}
+	}
+	if total != senders*perSender {
+		t.Errorf("%d jobs numbered, want %d", total, senders*perSender)
+	}
+}
+
+func TestListJobsPagesByNumber(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes", "books")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	quotes, books := spiders[0].SID, spiders[1].SID
+	var created []int64
+	for i := range 23 {
+		j := &store.Job{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+		if i%2 == 0 {
+			j.Tags = []string{"even"}
+		}
+		if err := st.CreateJob(ctx, j); err != nil {
+			t.Fatalf("create job: %v", err)
+		}
+		created = append(created, j.JID)
+		// A job of another spider between them must not show in quotes' list.
+		if err := st.CreateJob(ctx, &store.Job{ProjectID: p.PID, SpiderID: books, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}); err != nil {
+			t.Fatalf("create job: %v", err)
+		}
+	}
+
+	var listed []int64
+	for offset := 0; offset < 30; offset += 5 {
+		jobs, count, err := st.ListJobs(ctx, quotes, store.JobFilter{}, store.Page{Offset: offset, Limit: 5})
+		if err != nil {
+			t.Fatalf("list jobs at offset %d: %v", offset, err)
+		}
+		if count != 23 {
+			t.Errorf("count at offset %d = %d, want 23", offset, count)
+		}
+		for _, j := range jobs {
+			if j.SpiderName != "quotes" {
+				t.Errorf("job %d listed with spider %q, want quotes", j.JID, j.SpiderName)
+			}
+			listed = append(listed, j.JID)
+		}
+	}
+	var newestFirst []int64
+	for i := len(created) - 1; i >= 0; i-- {
+		newestFirst = append(newestFirst, created[i])
+	}
+	if diff := cmp.Diff(newestFirst, listed); diff != "" {
+		t.Errorf("jobs over every page (-want +got):\n%s", diff)
+	}
+
+	// A filtered list counts and skips rows, in the same order.
+	jobs, count, err := st.ListJobs(ctx, quotes, store.JobFilter{Tag: "even"}, store.Page{Offset: 2, Limit: 3})
+	if err != nil {
+		t.Fatalf("list jobs by tag: %v", err)
+	}
+	var got []int64
+	for _, j := range jobs {
+		got = append(got, j.JID)
+	}
+	if want := []int64{created[18], created[16], created[14]}; count != 12 || !cmp.Equal(want, got) {
+		t.Errorf("third to fifth jobs tagged even = %v of %d, want %v of 12", got, count, want)
+	}
+
+	empty, count, err := st.ListJobs(ctx, spiders[1].SID+1000, store.JobFilter{}, store.Page{Limit: 5})
+	if err != nil || count != 0 || len(empty) != 0 {
+		t.Errorf("list of a spider without jobs = %v, %d, %v; want nothing", empty, count, err)
+	}
+}
+
+// Concurrent cron firings insert jobs of several spiders each; the jobs are numbered under
+// a lock per spider, so the firings must not deadlock.
+func TestConcurrentCronFiringsAcrossSpiders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes", "books", "news")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	const cronJobs = 90
+	for i := range cronJobs {
+		if err := st.CreateCronJob(ctx, newCronJob(p.PID, spiders[i%len(spiders)].SID)); err != nil {
+			t.Fatalf("create cron job: %v", err)
+		}
+	}
+	due := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	later := due.Add(365 * 24 * time.Hour)
+	next := func(string) (time.Time, bool) { return later, true }
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fired := 0
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				got, err := st.FireDueCronJobs(ctx, due, 7, next)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got.Claimed == 0 {
+					return
+				}
+				mu.Lock()
+				fired += len(got.Runs)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("fire due cron jobs: %v", err)
+	}
+	if fired != cronJobs {
+		t.Errorf("%d runs created, want %d", fired, cronJobs)
+	}
+	for _, s := range spiders {
+		if got := jobNumbers(t, st, s.SID); !cmp.Equal(oneToN(cronJobs/len(spiders)), got) {
+			t.Errorf("numbers of spider %s's jobs = %v, want 1 to %d", s.Name, got, cronJobs/len(spiders))
+		}
+	}
+}
