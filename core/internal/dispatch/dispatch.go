@@ -87,19 +87,20 @@ func New(st *store.Store, eng engine.Engine, creds credentials.Provider, q Enque
 // DispatchJob launches a queued job on the engine. A job that is no longer queued is left
 // alone, so the task may run twice.
 func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
-	job, artifact, err := s.store.ClaimJobForLaunch(ctx, jid)
+	launch, err := s.store.ClaimJobForLaunch(ctx, jid)
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if artifact == "" {
+	job := launch.Job
+	if launch.Artifact == "" {
 		reason := fmt.Sprintf("no successful deploy contains spider %q; deploy the project again", job.SpiderName)
 		return s.fail(ctx, job, lifecycle.Waiting, reason)
 	}
 
-	spec, err := s.jobSpec(ctx, job, artifact)
+	spec, err := s.jobSpec(ctx, launch)
 	if err != nil {
 		return s.requeue(ctx, job, err)
 	}
@@ -149,17 +150,10 @@ func (s *Service) fail(ctx context.Context, job *store.Job, from, reason string)
 	return s.store.DeleteJobTokens(ctx, job.JID)
 }
 
-func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) (engine.JobSpec, error) {
-	vars, err := s.store.JobEnvVars(ctx, job.JID)
-	if err != nil {
-		return engine.JobSpec{}, err
-	}
-	token, err := s.store.CreateJobToken(ctx, job.JID)
-	if err != nil {
-		return engine.JobSpec{}, err
-	}
-	userEnv := make(map[string]string, len(vars))
-	for _, v := range vars {
+func (s *Service) jobSpec(ctx context.Context, launch *store.Launch) (engine.JobSpec, error) {
+	job := launch.Job
+	userEnv := make(map[string]string, len(launch.EnvVars))
+	for _, v := range launch.EnvVars {
 		userEnv[v.Name] = v.Value
 	}
 	if err := s.addProxy(ctx, userEnv); err != nil {
@@ -170,18 +164,14 @@ func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) 
 		args[a.Name] = a.Value
 	}
 	collection, unique := job.Key(), "False"
-	shared, err := s.store.SharedCollection(ctx, job.JID)
-	switch {
-	case err == nil:
-		collection, unique = shared, "True"
-	case !errors.Is(err, store.ErrNotFound):
-		return engine.JobSpec{}, err
+	if launch.SharedCollection != "" {
+		collection, unique = launch.SharedCollection, "True"
 	}
 
 	info, err := json.Marshal(map[string]any{
 		"spider":     job.SpiderName,
 		"api_host":   s.settings.APIHost,
-		"auth_token": token,
+		"auth_token": launch.Token,
 		"key":        job.Key(),
 		"collection": collection,
 		"args":       args,
@@ -208,7 +198,7 @@ func (s *Service) jobSpec(ctx context.Context, job *store.Job, artifact string) 
 	env["JOB_INFO"] = string(info)
 	return engine.JobSpec{
 		Name:        job.Name(),
-		ArtifactRef: artifact,
+		ArtifactRef: launch.Artifact,
 		Command:     []string{"estela-crawl"},
 		Env:         env,
 		Labels: map[string]string{

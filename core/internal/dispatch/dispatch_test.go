@@ -2,9 +2,14 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/estela-go/estela-go/core/internal/dispatch"
 	"github.com/estela-go/estela-go/core/internal/store"
@@ -169,5 +174,62 @@ func TestDispatchWithoutDeployFails(t *testing.T) {
 	}
 	if len(eng.specs) != 0 {
 		t.Errorf("engine got %d jobs, want none", len(eng.specs))
+	}
+}
+
+func TestDispatchJobInfoOfCronRunWithSharedCollection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	next := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	cron := &store.CronJob{ProjectID: j.ProjectID, SpiderID: j.SpiderID, Schedule: "0 0 * * *", Status: store.CronActive,
+		DataStatus: "PERSISTENT", ResourceTier: "LARGE", UniqueCollection: true, NextRun: &next,
+		Args:    []store.Arg{{Name: "category", Value: "books"}},
+		EnvVars: []store.EnvVar{{Name: "API_KEY", Value: "k1", Masked: true}, {Name: "MODE", Value: "fast"}}}
+	if err := st.CreateCronJob(ctx, cron); err != nil {
+		t.Fatal(err)
+	}
+	jid, err := st.CreateCronJobRun(ctx, cron.CJID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := &recordingEngine{}
+	svc := newService(t, st, eng, dispatch.ImageSettings{})
+
+	if err := svc.DispatchJob(ctx, jid); err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
+	if len(eng.specs) != 1 {
+		t.Fatalf("engine got %d jobs, want 1", len(eng.specs))
+	}
+	var info struct {
+		Spider     string            `json:"spider"`
+		AuthToken  string            `json:"auth_token"`
+		Key        string            `json:"key"`
+		Collection string            `json:"collection"`
+		Unique     string            `json:"unique"`
+		Args       map[string]string `json:"args"`
+		EnvVars    map[string]string `json:"env_vars"`
+	}
+	if err := json.Unmarshal([]byte(eng.specs[0].Env["JOB_INFO"]), &info); err != nil {
+		t.Fatalf("decode JOB_INFO: %v", err)
+	}
+	wantCollection := fmt.Sprintf("scj%d.%d.%s", cron.CJID, j.SpiderID, j.ProjectID)
+	if info.Spider != "quotes" || info.Key != fmt.Sprintf("%d.%d.%s", jid, j.SpiderID, j.ProjectID) ||
+		info.Collection != wantCollection || info.Unique != "True" {
+		t.Errorf("JOB_INFO = %+v; want spider quotes, key %d.%d.%s, collection %s, unique True",
+			info, jid, j.SpiderID, j.ProjectID, wantCollection)
+	}
+	if !cmp.Equal(map[string]string{"category": "books"}, info.Args) ||
+		!cmp.Equal(map[string]string{"API_KEY": "k1", "MODE": "fast"}, info.EnvVars) {
+		t.Errorf("JOB_INFO args %v and env vars %v, want the cron job's", info.Args, info.EnvVars)
+	}
+	if eng.specs[0].Env["MODE"] != "fast" {
+		t.Errorf("job env MODE = %q, want fast", eng.specs[0].Env["MODE"])
+	}
+	principal, err := st.Authenticate(ctx, info.AuthToken)
+	if err != nil || principal.JobID != jid {
+		t.Errorf("JOB_INFO auth_token authenticates as %+v, %v; want job %d", principal, err, jid)
 	}
 }

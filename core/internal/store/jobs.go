@@ -297,35 +297,73 @@ func (s *Store) JobStatuses(ctx context.Context, ids []int64) (map[int64]JobStat
 	return out, nil
 }
 
-// ClaimJobForLaunch moves an IN_QUEUE job to WAITING, counts the attempt and records the newest
-// successful deploy that contains its spider, all in one statement, and returns the job with
-// that deploy's artifact; the artifact is "" when no such deploy exists. It returns
-// ErrConflict when the job is not queued, so only one worker launches a job.
-func (s *Store) ClaimJobForLaunch(ctx context.Context, jid int64) (*Job, string, error) {
+// Launch is what a worker needs to launch a claimed job.
+type Launch struct {
+	Job *Job
+	// Artifact is the newest successful deploy's artifact that contains the job's spider, or
+	// "" when there is none.
+	Artifact string
+	// EnvVars are the job's own environment variables, in the order they were given.
+	EnvVars []LaunchEnvVar
+	// SharedCollection is the collection the job shares with the other runs of its cron job,
+	// or "" when the job keeps its data under its own key.
+	SharedCollection string
+	// Token is a new job token for the job to call the API with.
+	Token string
+}
+
+// LaunchEnvVar is one environment variable of a job being launched.
+type LaunchEnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// ClaimJobForLaunch moves an IN_QUEUE job to WAITING, counts the attempt, records the newest
+// successful deploy that contains its spider and creates a job token, all in one statement,
+// and returns what the launch needs. It returns ErrConflict when the job is not queued, so only
+// one worker launches a job.
+func (s *Store) ClaimJobForLaunch(ctx context.Context, jid int64) (*Launch, error) {
+	key, err := NewTokenKey()
+	if err != nil {
+		return nil, err
+	}
 	var row struct {
-		Artifact *string `pg:"launch_artifact"`
+		Artifact   *string        `pg:"launch_artifact"`
+		Env        []LaunchEnvVar `pg:"launch_env_vars,type:jsonb"`
+		Collection *string        `pg:"launch_collection"`
 		Job
 	}
-	_, err := s.db.QueryOneContext(ctx, &row, `
+	_, err = s.db.QueryOneContext(ctx, &row, `
 		WITH d AS (
 			SELECT d.did, d.artifact_ref FROM deploys d
 			JOIN deploy_spiders ds ON ds.deploy_id = d.did
 			JOIN jobs q ON q.spider_id = ds.spider_id
-			WHERE q.jid = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1)
-		UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(),
-			dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce((SELECT did FROM d), j.deploy_id)
-		FROM spiders s WHERE j.jid = ? AND j.status = ? AND s.sid = j.spider_id
-		RETURNING j.*, s.name AS spider_name, (SELECT artifact_ref FROM d) AS launch_artifact`,
-		jid, DeploySuccess, JobWaiting, jid, JobInQueue)
+			WHERE q.jid = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1),
+		claimed AS (
+			UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(),
+				dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce((SELECT did FROM d), j.deploy_id)
+			FROM spiders s WHERE j.jid = ? AND j.status = ? AND s.sid = j.spider_id
+			RETURNING j.*, s.name AS spider_name),
+		token AS (
+			INSERT INTO tokens (key_hash, job_id) SELECT ?, jid FROM claimed)
+		SELECT claimed.*, (SELECT artifact_ref FROM d) AS launch_artifact,
+			(SELECT coalesce(json_agg(json_build_object('name', e.name, 'value', e.value) ORDER BY e.evid), '[]')
+				FROM env_vars e WHERE e.job_id = claimed.jid) AS launch_env_vars,
+			(SELECT collection FROM job_collections WHERE job_id = claimed.jid) AS launch_collection
+		FROM claimed`,
+		jid, DeploySuccess, JobWaiting, jid, JobInQueue, hashKey(key))
 	if err == pg.ErrNoRows {
-		return nil, "", fmt.Errorf("claim job %d: not queued: %w", jid, ErrConflict)
+		return nil, fmt.Errorf("claim job %d: not queued: %w", jid, ErrConflict)
 	}
 	if err != nil {
-		return nil, "", mapError("claim job", err)
+		return nil, mapError("claim job", err)
 	}
-	job := row.Job
-	if row.Artifact == nil {
-		return &job, "", nil
+	l := &Launch{Job: &row.Job, EnvVars: row.Env, Token: key}
+	if row.Artifact != nil {
+		l.Artifact = *row.Artifact
 	}
-	return &job, *row.Artifact, nil
+	if row.Collection != nil {
+		l.SharedCollection = *row.Collection
+	}
+	return l, nil
 }

@@ -207,24 +207,35 @@ func TestClaimJobForLaunch(t *testing.T) {
 	st := testenv.Store(t)
 	_, p, d := fixture(t, st, "quotes")
 	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
-	newJob := func() *store.Job {
-		j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	newJob := func(vars ...store.EnvVar) *store.Job {
+		j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE", EnvVars: vars}
 		if err := st.CreateJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 		return j
 	}
-	j := newJob()
+	j := newJob(store.EnvVar{Name: "B", Value: "2"}, store.EnvVar{Name: "A", Value: ""})
 
-	claimed, artifact, err := st.ClaimJobForLaunch(ctx, j.JID)
+	launch, err := st.ClaimJobForLaunch(ctx, j.JID)
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}
-	if artifact != "/artifacts/1" || claimed.Status != store.JobWaiting || claimed.SpiderName != "quotes" ||
+	claimed := launch.Job
+	if launch.Artifact != "/artifacts/1" || claimed.Status != store.JobWaiting || claimed.SpiderName != "quotes" ||
 		claimed.DeployID == nil || *claimed.DeployID != d.DID || claimed.DispatchAttempts != 1 {
-		t.Errorf("claimed %+v with artifact %q; want WAITING, spider quotes, deploy %d, one attempt, /artifacts/1", claimed, artifact, d.DID)
+		t.Errorf("claimed %+v with artifact %q; want WAITING, spider quotes, deploy %d, one attempt, /artifacts/1", claimed, launch.Artifact, d.DID)
 	}
-	if _, _, err := st.ClaimJobForLaunch(ctx, j.JID); !errors.Is(err, store.ErrConflict) {
+	if want := []store.LaunchEnvVar{{Name: "B", Value: "2"}, {Name: "A", Value: ""}}; !cmp.Equal(want, launch.EnvVars) {
+		t.Errorf("launch env vars = %v, want %v", launch.EnvVars, want)
+	}
+	if launch.SharedCollection != "" {
+		t.Errorf("shared collection = %q, want none", launch.SharedCollection)
+	}
+	principal, err := st.Authenticate(ctx, launch.Token)
+	if err != nil || principal.JobID != j.JID {
+		t.Errorf("launch token authenticates as %+v, %v; want job %d", principal, err, j.JID)
+	}
+	if _, err := st.ClaimJobForLaunch(ctx, j.JID); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("second claim: err = %v, want ErrConflict", err)
 	}
 
@@ -232,8 +243,8 @@ func TestClaimJobForLaunch(t *testing.T) {
 		t.Fatal(err)
 	}
 	orphan := newJob()
-	claimed, artifact, err = st.ClaimJobForLaunch(ctx, orphan.JID)
-	if err != nil || artifact != "" || claimed.Status != store.JobWaiting {
-		t.Errorf("claim without a deploy = %+v, %q, %v; want WAITING and no artifact", claimed, artifact, err)
+	launch, err = st.ClaimJobForLaunch(ctx, orphan.JID)
+	if err != nil || launch.Artifact != "" || launch.Job.Status != store.JobWaiting || len(launch.EnvVars) != 0 {
+		t.Errorf("claim without a deploy = %+v, %v; want WAITING, no artifact and no env vars", launch, err)
 	}
 }
