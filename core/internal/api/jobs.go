@@ -120,10 +120,10 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		return nil, err
 	}
 
-	if err := s.store.CreateJob(r.Context(), job); err != nil {
+	activity := store.JobActivity{UserID: user.ID, Before: "run Job-", After: fmt.Sprintf(" for spider %s.", spider.Name)}
+	if err := s.store.CreateJobWithActivity(r.Context(), job, activity); err != nil {
 		return nil, err
 	}
-	s.recordActivity(r.Context(), user.ID, p.PID, fmt.Sprintf("run Job-%d for spider %s.", job.JID, spider.Name))
 	s.launch(r, job.JID)
 	view := jobToDTO(job, job.EnvVars)
 	return created(jobCreatedDTO{JID: job.JID, Name: job.Name(), Args: view.Args, EnvVars: view.EnvVars, Tags: view.Tags,

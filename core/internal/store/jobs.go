@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -12,6 +13,25 @@ const jobColumns = "j.*, s.name AS spider_name"
 
 // CreateJob inserts a job in status IN_QUEUE with its environment variables.
 func (s *Store) CreateJob(ctx context.Context, j *Job) error {
+	return s.createJob(ctx, j, nil)
+}
+
+// JobActivity is the project activity recorded with a new job. Its description is Before,
+// the job's id and After.
+type JobActivity struct {
+	UserID        int64
+	Before, After string
+}
+
+// CreateJobWithActivity inserts a job as CreateJob does and records an activity for it, with
+// a notification for every other member of the project, in the same statement.
+func (s *Store) CreateJobWithActivity(ctx context.Context, j *Job, act JobActivity) error {
+	return s.createJob(ctx, j, &act)
+}
+
+// createJob writes the job, its environment variables and the optional activity with one
+// statement, so that a job creation costs one round trip and one commit.
+func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 	j.Status = JobInQueue
 	if j.Args == nil {
 		j.Args = []Arg{}
@@ -22,19 +42,75 @@ func (s *Store) CreateJob(ctx context.Context, j *Job) error {
 	if j.ProxyUsageData == nil {
 		j.ProxyUsageData = map[string]any{}
 	}
-	return s.inTx(ctx, func(tx *pg.Tx) error {
-		if _, err := tx.ModelContext(ctx, j).ExcludeColumn("spider_name", "seq").Returning("*").Insert(); err != nil {
-			return mapError("create job", err)
+	args, err := json.Marshal(j.Args)
+	if err != nil {
+		return fmt.Errorf("encode job args: %w", err)
+	}
+	proxyUsage, err := json.Marshal(j.ProxyUsageData)
+	if err != nil {
+		return fmt.Errorf("encode job proxy usage: %w", err)
+	}
+	names := make([]string, len(j.EnvVars))
+	values := make([]string, len(j.EnvVars))
+	masked := make([]bool, len(j.EnvVars))
+	for i, v := range j.EnvVars {
+		names[i], values[i], masked[i] = v.Name, v.Value, v.Masked
+	}
+	var created *time.Time
+	if !j.Created.IsZero() {
+		created = &j.Created
+	}
+	var actor *int64
+	var before, after string
+	if act != nil {
+		before, after = act.Before, act.After
+		if act.UserID != 0 {
+			actor = &act.UserID
 		}
-		for i := range j.EnvVars {
-			ev := &j.EnvVars[i]
-			ev.JobID = &j.JID
-			if _, err := tx.ModelContext(ctx, ev).Returning("*").Insert(); err != nil {
-				return mapError("create job env var", err)
-			}
-		}
-		return nil
-	})
+	}
+	var row struct {
+		EVIDs []int64 `pg:"new_evids,array"`
+		Job
+	}
+	_, err = s.db.QueryOneContext(ctx, &row, `
+		WITH job AS (
+			INSERT INTO jobs (project_id, spider_id, cronjob_id, status, data_status, data_expiry_days,
+				resource_tier, args, tags, proxy_usage_data, created)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, coalesce(?::timestamptz, now()))
+			RETURNING *),
+		vars AS (
+			INSERT INTO env_vars (job_id, name, value, masked)
+			SELECT job.jid, v.name, v.value, v.masked
+			FROM job, unnest(?::text[], ?::text[], ?::boolean[]) WITH ORDINALITY AS v (name, value, masked, i)
+			ORDER BY v.i
+			RETURNING evid),
+		act AS (
+			INSERT INTO activities (user_id, project_id, description)
+			SELECT ?, job.project_id, ? || job.jid || ? FROM job WHERE ?
+			RETURNING aid),
+		note AS (
+			INSERT INTO notifications (activity_id, user_id)
+			SELECT act.aid, p.user_id FROM act, permissions p
+			WHERE p.project_id = ? AND p.user_id IS DISTINCT FROM ? ORDER BY p.id)
+		SELECT job.*, (SELECT coalesce(array_agg(evid ORDER BY evid), '{}') FROM vars) AS new_evids FROM job`,
+		j.ProjectID, j.SpiderID, j.CronjobID, j.Status, j.DataStatus, j.DataExpiryDays,
+		j.ResourceTier, string(args), pg.Array(j.Tags), string(proxyUsage), created,
+		pg.Array(names), pg.Array(values), pg.Array(masked),
+		actor, before, after, act != nil,
+		j.ProjectID, actor)
+	if err != nil {
+		return mapError("create job", err)
+	}
+	if len(row.EVIDs) != len(j.EnvVars) {
+		return fmt.Errorf("create job: %d environment variables written, want %d", len(row.EVIDs), len(j.EnvVars))
+	}
+	spiderName, vars := j.SpiderName, j.EnvVars
+	*j = row.Job
+	j.SpiderName, j.EnvVars = spiderName, vars
+	for i := range j.EnvVars {
+		j.EnvVars[i].EVID, j.EnvVars[i].JobID = row.EVIDs[i], &j.JID
+	}
+	return nil
 }
 
 // Job loads a job by its whole path: a job of another spider or project is not found.

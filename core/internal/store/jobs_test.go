@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -196,6 +197,62 @@ func TestConcurrentCronFiringsAcrossSpiders(t *testing.T) {
 	for _, s := range spiders {
 		if got := jobNumbers(t, st, s.SID); !cmp.Equal(oneToN(cronJobs/len(spiders)), got) {
 			t.Errorf("numbers of spider %s's jobs = %v, want 1 to %d", s.Name, got, cronJobs/len(spiders))
+		}
+	}
+}
+
+func TestCreateJobWithActivity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	owner, p, _ := fixture(t, st, "quotes")
+	bob := &store.User{Username: "bob", Email: "bob@example.com", PasswordHash: "x", IsActive: true}
+	if err := st.CreateUser(ctx, bob); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddMember(ctx, p.PID, bob.ID, "DEVELOPER"); err != nil {
+		t.Fatal(err)
+	}
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, SpiderName: "quotes", DataStatus: "PERSISTENT",
+		ResourceTier: "LARGE", Args: []store.Arg{{Name: "page", Value: "2"}}, Tags: []string{"daily"},
+		EnvVars: []store.EnvVar{{Name: "B", Value: "2", Masked: true}, {Name: "A", Value: "1"}}}
+	err := st.CreateJobWithActivity(ctx, j, store.JobActivity{UserID: owner.ID, Before: "run Job-", After: " for spider quotes."})
+	if err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	if j.JID == 0 || j.Seq != 1 || j.Status != store.JobInQueue || j.SpiderName != "quotes" || j.Created.IsZero() {
+		t.Errorf("created job = %+v; want an id, number 1, IN_QUEUE, spider quotes and a creation time", j)
+	}
+	stored, err := st.JobEnvVars(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(stored, j.EnvVars, cmp.AllowUnexported(store.EnvVar{})); diff != "" {
+		t.Errorf("env vars returned (+) against stored (-):\n%s", diff)
+	}
+	if len(stored) != 2 || stored[0].Name != "B" || !stored[0].Masked || stored[1].Name != "A" {
+		t.Errorf("stored env vars = %+v, want B (masked) then A", stored)
+	}
+
+	acts, _, err := st.ListActivities(ctx, p.PID, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("run Job-%d for spider quotes.", j.JID)
+	if len(acts) == 0 || acts[0].Description != want || acts[0].UserID == nil || *acts[0].UserID != owner.ID {
+		t.Errorf("newest activity = %+v, want %q by the owner", acts, want)
+	}
+	for _, u := range []struct {
+		user *store.User
+		want int
+	}{{bob, 1}, {owner, 0}} {
+		notes, _, err := st.ListNotifications(ctx, u.user.ID, store.Page{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(notes) != u.want {
+			t.Errorf("%s has %d notifications, want %d", u.user.Username, len(notes), u.want)
 		}
 	}
 }
