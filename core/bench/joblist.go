@@ -130,20 +130,10 @@ func (p *platform) getPage(ctx context.Context, path string) error {
 	return nil
 }
 
-// readPageFromStore makes the store calls of the job list handler for one page.
+// readPageFromStore makes the store call of the job list handler for one page. The handler
+// also authenticates the caller and reads the project and the caller's role.
 func (p *platform) readPageFromStore(ctx context.Context, sid int64, page int) error {
-	if _, err := p.st.Spider(ctx, p.project, sid); err != nil {
-		return err
-	}
-	jobs, _, err := p.st.ListJobs(ctx, sid, store.JobFilter{}, store.Page{Offset: (page - 1) * listPageSize, Limit: listPageSize})
-	if err != nil {
-		return err
-	}
-	ids := make([]int64, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.JID
-	}
-	_, err = p.st.EnvVarsOfJobs(ctx, ids)
+	_, _, err := p.st.ListJobs(ctx, p.project, sid, store.JobFilter{}, store.Page{Offset: (page - 1) * listPageSize, Limit: listPageSize})
 	return err
 }
 

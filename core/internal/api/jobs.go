@@ -35,16 +35,13 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 
-	if _, err := s.store.Spider(r.Context(), p.PID, sid); err != nil {
-		return nil, err
-	}
-	jobs, count, err := s.store.ListJobs(r.Context(), sid, filter, page.store())
+	jobs, count, err := s.store.ListJobs(r.Context(), p.PID, sid, filter, page.store())
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.jobDTOs(r, jobs)
-	if err != nil {
-		return nil, err
+	out := make([]jobDTO, len(jobs))
+	for i := range jobs {
+		out[i] = jobToDTO(&jobs[i], jobs[i].EnvVars)
 	}
 	return envelope(r, page, count, out)
 }

@@ -108,12 +108,19 @@ func (w *world) cronJob(spider, schedule string, due time.Time) *store.CronJob {
 	return c
 }
 
-// runs returns the jobs of a cron job.
+// runs returns the jobs of a cron job, read from the project's job list so that jobs of
+// deleted spiders count too.
 func (w *world) runs(c *store.CronJob) []store.Job {
 	w.t.Helper()
-	jobs, _, err := w.st.ListJobs(context.Background(), c.SpiderID, store.JobFilter{CronjobID: c.CJID}, store.Page{Limit: 100})
+	all, _, err := w.st.ListProjectJobs(context.Background(), w.project.PID, store.Page{Limit: 1000})
 	if err != nil {
 		w.t.Fatal(err)
+	}
+	var jobs []store.Job
+	for _, j := range all {
+		if j.CronjobID != nil && *j.CronjobID == c.CJID {
+			jobs = append(jobs, j)
+		}
 	}
 	return jobs
 }
@@ -166,7 +173,7 @@ func TestFireOnceWithTwoWorkers(t *testing.T) {
 	if counts[0]+counts[1] != cronJobs {
 		t.Errorf("workers created %d + %d jobs, want %d in all", counts[0], counts[1], cronJobs)
 	}
-	jobs, total, err := w.st.ListJobs(context.Background(), w.spiders["quotes"], store.JobFilter{}, store.Page{Limit: 1000})
+	jobs, total, err := w.st.ListJobs(context.Background(), w.project.PID, w.spiders["quotes"], store.JobFilter{}, store.Page{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

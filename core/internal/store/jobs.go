@@ -143,49 +143,69 @@ type JobFilter struct {
 	Tag       string
 }
 
-// ListJobs returns one page of a spider's jobs, newest first, and the total count.
-func (s *Store) ListJobs(ctx context.Context, sid int64, f JobFilter, page Page) ([]Job, int, error) {
+// ListJobs returns one page of the jobs of a live spider of a project, newest first, with
+// their environment variables, and the number of jobs that match the filter. It returns
+// ErrNotFound when the project has no such live spider. One statement reads it all.
+//
+// Without a filter the count is the spider's highest job number and the page a range of
+// numbers, so any page costs a few index lookups. A filter counts the matching rows and
+// skips to the page, reading only the skipped rows' ids.
+func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter, page Page) ([]Job, int, error) {
+	var rows []struct {
+		Total int      `pg:"list_total"`
+		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
+		Job
+	}
+	const envVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
+		ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
+	var err error
 	if f == (JobFilter{}) {
-		return s.listAllJobs(ctx, sid, page)
+		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
+			FROM (SELECT s.sid, s.name, (SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = s.sid) AS total
+				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
+			LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
+				ORDER BY seq DESC LIMIT ?) j ON true
+			ORDER BY j.seq DESC`, sid, pid, page.Offset, page.Limit)
+	} else {
+		where := "j.spider_id = ?"
+		params := []any{sid}
+		if f.CronjobID != 0 {
+			where += " AND j.cronjob_id = ?"
+			params = append(params, f.CronjobID)
+		}
+		if f.Status != "" {
+			where += " AND j.status = ?"
+			params = append(params, f.Status)
+		}
+		if f.Tag != "" {
+			where += " AND j.tags @> ARRAY[?]::text[]"
+			params = append(params, f.Tag)
+		}
+		all := append(append(append([]any{}, params...), sid, pid), params...)
+		all = append(all, page.Offset, page.Limit)
+		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
+			FROM (SELECT s.sid, s.name, (SELECT count(*) FROM jobs j WHERE `+where+`) AS total
+				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
+			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`
+				ORDER BY j.seq DESC OFFSET ? LIMIT ?) ids JOIN jobs j ON j.jid = ids.jid) j ON true
+			ORDER BY j.seq DESC`, all...)
 	}
-	where := "j.spider_id = ?"
-	params := []any{sid}
-	if f.CronjobID != 0 {
-		where += " AND j.cronjob_id = ?"
-		params = append(params, f.CronjobID)
+	if err != nil {
+		return nil, 0, mapError("list jobs", err)
 	}
-	if f.Status != "" {
-		where += " AND j.status = ?"
-		params = append(params, f.Status)
+	if len(rows) == 0 {
+		return nil, 0, fmt.Errorf("list jobs of spider %d: %w", sid, ErrNotFound)
 	}
-	if f.Tag != "" {
-		where += " AND j.tags @> ARRAY[?]::text[]"
-		params = append(params, f.Tag)
+	jobs := make([]Job, 0, len(rows))
+	for _, r := range rows {
+		if r.JID == 0 {
+			// The spider has no job on this page: its row comes alone, with the count.
+			continue
+		}
+		r.Job.EnvVars = r.Vars
+		jobs = append(jobs, r.Job)
 	}
-	var count int
-	if _, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT count(*) FROM jobs j WHERE "+where, params...); err != nil {
-		return nil, 0, mapError("count jobs", err)
-	}
-	// The page's ids come first and only those rows are read in full: skipping deep into the
-	// ids is several times cheaper than skipping whole rows.
-	var jobs []Job
-	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+" FROM (SELECT j.jid FROM jobs j WHERE "+where+
-		" ORDER BY j.seq DESC OFFSET ? LIMIT ?) page JOIN jobs j ON j.jid = page.jid JOIN spiders s ON s.sid = j.spider_id ORDER BY j.seq DESC",
-		append(params, page.Offset, page.Limit)...)
-	return jobs, count, mapError("list jobs", err)
-}
-
-// listAllJobs pages through a spider's jobs by their numbers: the highest number is the
-// count, and a page is a range of numbers, so any page costs two index lookups.
-func (s *Store) listAllJobs(ctx context.Context, sid int64, page Page) ([]Job, int, error) {
-	var count int
-	if _, err := s.db.QueryOneContext(ctx, pg.Scan(&count), "SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = ?", sid); err != nil {
-		return nil, 0, mapError("count jobs", err)
-	}
-	var jobs []Job
-	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
-		WHERE j.spider_id = ? AND j.seq <= ? ORDER BY j.seq DESC LIMIT ?`, sid, count-page.Offset, page.Limit)
-	return jobs, count, mapError("list jobs", err)
+	return jobs, rows[0].Total, nil
 }
 
 // EnvVarsOfJobs returns the environment variables of several jobs, keyed by job id.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,9 +16,9 @@ import (
 
 // jobNumbers returns the numbers of a spider's queued jobs in ascending order. It reads
 // them through a filtered list, which counts rows and does not rely on the numbers.
-func jobNumbers(t *testing.T, st *store.Store, sid int64) []int64 {
+func jobNumbers(t *testing.T, st *store.Store, pid string, sid int64) []int64 {
 	t.Helper()
-	jobs, count, err := st.ListJobs(context.Background(), sid, store.JobFilter{Status: store.JobInQueue}, store.Page{Limit: 1000})
+	jobs, count, err := st.ListJobs(context.Background(), pid, sid, store.JobFilter{Status: store.JobInQueue}, store.Page{Limit: 1000})
 	if err != nil {
 		t.Fatalf("list jobs: %v", err)
 	}
@@ -70,7 +71,7 @@ func TestConcurrentJobsNumberedWithoutGaps(t *testing.T) {
 	}
 	total := 0
 	for _, sid := range []int64{quotes, books} {
-		got := jobNumbers(t, st, sid)
+		got := jobNumbers(t, st, p.PID, sid)
 		total += len(got)
 		if diff := cmp.Diff(oneToN(len(got)), got); diff != "" {
 			t.Errorf("numbers of spider %d's jobs (-want +got):\n%s", sid, diff)
@@ -106,7 +107,7 @@ func TestListJobsPagesByNumber(t *testing.T) {
 
 	var listed []int64
 	for offset := 0; offset < 30; offset += 5 {
-		jobs, count, err := st.ListJobs(ctx, quotes, store.JobFilter{}, store.Page{Offset: offset, Limit: 5})
+		jobs, count, err := st.ListJobs(ctx, p.PID, quotes, store.JobFilter{}, store.Page{Offset: offset, Limit: 5})
 		if err != nil {
 			t.Fatalf("list jobs at offset %d: %v", offset, err)
 		}
@@ -129,7 +130,7 @@ func TestListJobsPagesByNumber(t *testing.T) {
 	}
 
 	// A filtered list counts and skips rows, in the same order.
-	jobs, count, err := st.ListJobs(ctx, quotes, store.JobFilter{Tag: "even"}, store.Page{Offset: 2, Limit: 3})
+	jobs, count, err := st.ListJobs(ctx, p.PID, quotes, store.JobFilter{Tag: "even"}, store.Page{Offset: 2, Limit: 3})
 	if err != nil {
 		t.Fatalf("list jobs by tag: %v", err)
 	}
@@ -141,9 +142,26 @@ func TestListJobsPagesByNumber(t *testing.T) {
 		t.Errorf("third to fifth jobs tagged even = %v of %d, want %v of 12", got, count, want)
 	}
 
-	empty, count, err := st.ListJobs(ctx, spiders[1].SID+1000, store.JobFilter{}, store.Page{Limit: 5})
-	if err != nil || count != 0 || len(empty) != 0 {
-		t.Errorf("list of a spider without jobs = %v, %d, %v; want nothing", empty, count, err)
+	news := &store.Deploy{ProjectID: p.PID}
+	if err := st.CreateDeploy(ctx, news); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SucceedDeploy(ctx, news.DID, "/artifacts/2", []string{"quotes", "books", "news"}); err != nil {
+		t.Fatal(err)
+	}
+	spiders, _, _ = st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	for _, f := range []store.JobFilter{{}, {Tag: "even"}} {
+		empty, count, err := st.ListJobs(ctx, p.PID, spiders[2].SID, f, store.Page{Limit: 5})
+		if err != nil || count != 0 || len(empty) != 0 {
+			t.Errorf("list %+v of a spider without jobs = %v, %d, %v; want nothing", f, empty, count, err)
+		}
+		jobs, count, err := st.ListJobs(ctx, p.PID, quotes, f, store.Page{Offset: 100, Limit: 5})
+		if err != nil || count == 0 || len(jobs) != 0 {
+			t.Errorf("list %+v past the last page = %v, %d, %v; want no jobs and the count", f, jobs, count, err)
+		}
+		if _, _, err := st.ListJobs(ctx, store.NewUUID(), quotes, f, store.Page{Limit: 5}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("list %+v under another project: err = %v, want ErrNotFound", f, err)
+		}
 	}
 }
 
@@ -195,7 +213,7 @@ func TestConcurrentCronFiringsAcrossSpiders(t *testing.T) {
 		t.Errorf("%d runs created, want %d", fired, cronJobs)
 	}
 	for _, s := range spiders {
-		if got := jobNumbers(t, st, s.SID); !cmp.Equal(oneToN(cronJobs/len(spiders)), got) {
+		if got := jobNumbers(t, st, p.PID, s.SID); !cmp.Equal(oneToN(cronJobs/len(spiders)), got) {
 			t.Errorf("numbers of spider %s's jobs = %v, want 1 to %d", s.Name, got, cronJobs/len(spiders))
 		}
 	}

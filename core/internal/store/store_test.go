@@ -108,11 +108,11 @@ func TestJobScopedByPath(t *testing.T) {
 	if _, err := st.Job(ctx, store.NewUUID(), sid, j.JID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("load job under another project: err = %v, want ErrNotFound", err)
 	}
-	jobs, count, err := st.ListJobs(ctx, sid, store.JobFilter{Tag: "daily"}, store.Page{Limit: 10})
+	jobs, count, err := st.ListJobs(ctx, p.PID, sid, store.JobFilter{Tag: "daily"}, store.Page{Limit: 10})
 	if err != nil || count != 1 || len(jobs) != 1 || jobs[0].SpiderName != "quotes" {
 		t.Errorf("list by tag = %v, %d, %v; want the one job of spider quotes", jobs, count, err)
 	}
-	if _, count, _ := st.ListJobs(ctx, sid, store.JobFilter{Tag: "weekly"}, store.Page{Limit: 10}); count != 0 {
+	if _, count, _ := st.ListJobs(ctx, p.PID, sid, store.JobFilter{Tag: "weekly"}, store.Page{Limit: 10}); count != 0 {
 		t.Errorf("list by unknown tag counted %d jobs, want 0", count)
 	}
 }
