@@ -22,5 +22,8 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+-- A cached generic plan would keep the sequential scan chosen while jobs was small, and make
+-- every insert scan a large table; a plan per call uses the index once the table grows.
+ALTER FUNCTION jobs_number_in_spider() SET plan_cache_mode = force_custom_plan;
 CREATE TRIGGER jobs_number_in_spider BEFORE INSERT ON jobs
 	FOR EACH ROW EXECUTE FUNCTION jobs_number_in_spider();
