@@ -156,16 +156,18 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
 		Job
 	}
+	// The count's subquery names the spider by the parameter, not by s.sid, so that Postgres
+	// runs it once rather than once per listed job.
 	const envVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
 		ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 	var err error
 	if f == (JobFilter{}) {
 		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
-			FROM (SELECT s.sid, s.name, (SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = s.sid) AS total
+			FROM (SELECT s.sid, s.name, (SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = ?) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
 			LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
 				ORDER BY seq DESC LIMIT ?) j ON true
-			ORDER BY j.seq DESC`, sid, pid, page.Offset, page.Limit)
+			ORDER BY j.seq DESC`, sid, sid, pid, page.Offset, page.Limit)
 	} else {
 		where := "j.spider_id = ?"
 		params := []any{sid}
