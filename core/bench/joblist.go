@@ -28,7 +28,7 @@ type listRequest struct {
 // measureJobList stores many jobs in one spider, then requests pages of its job list from
 // several clients at once, half of them among the first pages and half anywhere. The same
 // pages are then read with the handler's store calls in-process, without HTTP and
-// authentication, as the limit.
+// authentication, and GET / is requested the same number of times, as the limits.
 func measureJobList(ctx context.Context, p *platform, res *Results) error {
 	sizes := p.opts.Sizes
 	sid := p.spiders[listSpider]
@@ -54,7 +54,14 @@ func measureJobList(ctx context.Context, p *platform, res *Results) error {
 		return err
 	}
 
-	for name, load := range map[string]*listLoad{"api": api, "store": storeOnly} {
+	health, err := runListLoad(ctx, requests, sizes.JobListClients, sizes.PhaseTimeout, func(int) error {
+		return p.getPage(ctx, "/")
+	})
+	if err != nil {
+		return err
+	}
+
+	for name, load := range map[string]*listLoad{"api": api, "store": storeOnly, "health": health} {
 		if load.done < len(requests) {
 			p.log.Warn("phase time limit reached", "phase", PhaseJobList, "run", name, "requests", load.done, "requested", len(requests))
 		}
@@ -66,6 +73,8 @@ func measureJobList(ctx context.Context, p *platform, res *Results) error {
 	res.Limits.DeepP99Millis = millis(api.p99(func(r listRequest) bool { return r.deep }))
 	res.Limits.StoreListP99Millis = millis(storeOnly.p99(nil))
 	res.Limits.StoreListRequestsPerSecond = storeOnly.rate()
+	res.Limits.HealthP99Millis = millis(health.p99(nil))
+	res.Limits.HealthRequestsPerSecond = health.rate()
 	return nil
 }
 
