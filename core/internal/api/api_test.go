@@ -422,6 +422,53 @@ func TestIngest(t *testing.T) {
 	expectStatus(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", big), http.StatusRequestEntityTooLarge, "batch over the limit")
 }
 
+// The ingest body is read without a JSON decoder, so malformed bodies must still get a 400
+// that names the problem, and store nothing.
+func TestIngestMalformedBodies(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.job()
+	token, err := f.st.CreateJobToken(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["job"] = token
+	post := func(body string) response {
+		return f.do("job", http.MethodPost, f.jobURL(j)+"/ingest", "application/json", strings.NewReader(body))
+	}
+	for _, tt := range []struct {
+		name, body, field, says string
+	}{
+		{"invalid JSON inside a record", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1}, {"a": x}]}`, "records", "record 1 is not valid JSON"},
+		{"raw newline inside a string", "{\"type\": \"items\", \"batch_id\": \"b-1\", \"records\": [{\"a\": \"line\nbreak\"}]}", "records", "control character"},
+		{"records without a comma", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1} {"a": 2}]}`, "records", "expected ',' or ']' after record 0"},
+		{"mismatched brackets", `{"type": "items", "batch_id": "b-1", "records": [{"a": [1}]}`, "", "JSON parse error"},
+		{"type not a string", `{"type": 1, "batch_id": "b-1", "records": [{}]}`, "", "type must be a string"},
+		{"truncated body", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1}`, "", "is not closed"},
+		{"data after the object", `{"type": "items", "batch_id": "b-1", "records": [{}]} {}`, "", "unexpected data after the object"},
+		{"not an object", `[{"a": 1}]`, "", "expected a JSON object"},
+	} {
+		r := post(tt.body)
+		if r.status != http.StatusBadRequest || !strings.Contains(r.raw, tt.says) {
+			t.Errorf("%s: %d %s, want 400 saying %q", tt.name, r.status, r.raw, tt.says)
+		}
+		if tt.field != "" {
+			expectField(t, r, tt.field, tt.name)
+		}
+	}
+
+	// Keys in any order, escapes in keys and values; the batch id of a rejected batch is free.
+	r := post(`{"records": [{"q": "a \"quoted\" \\ word"}, {"n": 2}], "batch_\u0069d": "b-1", "type": "items"}`)
+	if r.status != http.StatusCreated || r.body["stored"] != float64(2) {
+		t.Fatalf("batch with keys in another order: %d %s, want 201 stored 2", r.status, r.raw)
+	}
+	items := f.get("viewer", f.jobURL(j)+"/data?type=items")
+	if items.body["count"] != float64(2) || !strings.Contains(items.raw, `a \"quoted\" \\ word`) {
+		t.Errorf("items after the rejected batches: %s, want the 2 of the accepted batch, escapes kept", items.raw)
+	}
+}
+
 func TestDeployUploadRejected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +12,8 @@ import (
 	"github.com/estela-go/estela-go/core/internal/store"
 )
 
-// ingestBody is one batch of data sent by a job. Records stay raw JSON: the store turns the
-// array into COPY rows in one pass.
+// ingestBody is one batch of data sent by a job, read by parseIngestBody. Records stay raw
+// JSON: the store turns the array into COPY rows in one pass.
 type ingestBody struct {
 	Type    string          `json:"type" validate:"required" enum:"items,requests,logs,stats"`
 	BatchID string          `json:"batch_id" validate:"required" maxlen:"100" doc:"the same on every retry of the batch"`
@@ -31,12 +32,19 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, errDetail(http.StatusForbidden, "Only the job itself may send its data; use the job's token.")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxIngestBytes)
-	var body ingestBody
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+	var raw bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength <= s.opts.MaxIngestBytes {
+		raw.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	if _, err := raw.ReadFrom(r.Body); err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
 			return nil, err
 		}
+		return nil, errDetail(http.StatusBadRequest, "Could not read the request body: "+err.Error())
+	}
+	body, err := parseIngestBody(raw.Bytes())
+	if err != nil {
 		return nil, errDetail(http.StatusBadRequest, "JSON parse error - "+err.Error())
 	}
 	if err := validateBatch(&body); err != nil {

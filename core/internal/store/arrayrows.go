@@ -7,82 +7,128 @@ import (
 
 // encodeArrayRows writes one COPY text-format row per element of a JSON array of objects, in
 // one pass: it splits the elements, drops the whitespace between tokens and escapes
-// backslashes, without decoding anything. The array must be valid JSON, as a json.Decoder has
-// already checked it; in valid JSON, a backslash is the only byte that COPY's text format needs
-// escaped, since tabs, newlines and carriage returns cannot appear raw inside strings. It
-// returns how many rows it wrote.
+// backslashes, without decoding anything. It checks the array's own grammar (brackets,
+// commas, objects as elements) and rejects control characters inside strings; the grammar
+// inside each object is left to Postgres, which checks every row when it stores it as json.
+// A row Postgres accepts is therefore a whole JSON object of the array. In valid JSON a
+// backslash is the only byte that COPY's text format needs escaped, since tabs, newlines and
+// carriage returns cannot appear raw inside strings. It returns how many rows it wrote.
 func encodeArrayRows(w *bytes.Buffer, jobID int64, kind DataKind, array []byte) (int, error) {
 	prefix := fmt.Sprintf("%d\t%d\t", jobID, kind)
 	i := skipSpace(array, 0)
 	if i >= len(array) || array[i] != '[' {
-		return 0, fmt.Errorf("records: expected a JSON array")
+		return 0, fmt.Errorf("expected a JSON array")
 	}
-	i++
+	i = skipSpace(array, i+1)
 	rows := 0
+	if i < len(array) && array[i] == ']' {
+		return 0, checkEnd(array, i+1)
+	}
 	for {
-		i = skipSpace(array, i)
 		if i >= len(array) {
-			return rows, fmt.Errorf("records: the array is not closed")
-		}
-		if array[i] == ']' {
-			return rows, nil
+			return rows, fmt.Errorf("the array is not closed")
 		}
 		if array[i] != '{' {
 			return rows, fmt.Errorf("record %d is not a JSON object", rows)
 		}
 		w.WriteString(prefix)
-		i = writeObject(w, array, i)
+		end, err := writeObject(w, array, i)
+		if err != nil {
+			return rows, fmt.Errorf("record %d: %w", rows, err)
+		}
 		w.WriteByte('\n')
 		rows++
-		i = skipSpace(array, i)
-		if i < len(array) && array[i] == ',' {
-			i++
+		i = skipSpace(array, end)
+		switch {
+		case i < len(array) && array[i] == ',':
+			i = skipSpace(array, i+1)
+		case i < len(array) && array[i] == ']':
+			return rows, checkEnd(array, i+1)
+		case i >= len(array):
+			return rows, fmt.Errorf("the array is not closed")
+		default:
+			return rows, fmt.Errorf("expected ',' or ']' after record %d", rows-1)
 		}
 	}
 }
 
+// checkEnd reports anything but whitespace after the array.
+func checkEnd(array []byte, i int) error {
+	if skipSpace(array, i) != len(array) {
+		return fmt.Errorf("unexpected data after the array")
+	}
+	return nil
+}
+
 // writeObject copies the object that starts at array[i] without the whitespace between its
 // tokens and with its backslashes doubled, and returns the index after it.
-func writeObject(w *bytes.Buffer, array []byte, i int) int {
-	depth, inString, escaped := 0, false, false
-	start := i
-	for ; i < len(array); i++ {
-		c := array[i]
-		if inString {
-			if c == '\\' {
-				// Every backslash is doubled for COPY, escaped or escaping.
-				w.Write(array[start : i+1])
-				w.WriteByte('\\')
-				start = i + 1
-			}
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
+func writeObject(w *bytes.Buffer, array []byte, i int) (int, error) {
+	depth, start, n := 0, i, len(array)
+	for i < n {
+		switch array[i] {
 		case ' ', '\t', '\n', '\r':
 			w.Write(array[start:i])
 			start = i + 1
 		case '"':
-			inString = true
+			end, err := copyStringEnd(w, array, i+1, &start)
+			if err != nil {
+				return end, err
+			}
+			i = end
+			continue
 		case '{', '[':
 			depth++
 		case '}', ']':
 			depth--
 			if depth == 0 {
 				w.Write(array[start : i+1])
-				return i + 1
+				return i + 1, nil
 			}
 		}
+		i++
 	}
-	w.Write(array[start:i])
-	return i
+	return i, fmt.Errorf("the object is not closed")
+}
+
+// copyStringEnd scans the string whose contents start at array[i] and returns the index after
+// its closing quote. It writes the bytes from *start up to each backslash, then the backslash
+// doubled for COPY, and moves *start past it; ordinary bytes are skipped in a tight loop.
+func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error) {
+	n := len(array)
+	for i < n {
+		c := array[i]
+		for c != '"' && c != '\\' && c >= 0x20 {
+			i++
+			if i == n {
+				return i, fmt.Errorf("the object is not closed")
+			}
+			c = array[i]
+		}
+		switch {
+		case c == '"':
+			return i + 1, nil
+		case c < 0x20:
+			return i, fmt.Errorf("a control character (byte %d) inside a string; escape it", c)
+		}
+		// A backslash and the byte it escapes; a backslash of either kind is doubled.
+		w.Write(array[*start : i+1])
+		w.WriteByte('\\')
+		*start = i + 1
+		i++
+		if i == n {
+			break
+		}
+		switch c = array[i]; {
+		case c == '\\':
+			w.Write(array[*start : i+1])
+			w.WriteByte('\\')
+			*start = i + 1
+		case c < 0x20:
+			return i, fmt.Errorf("a control character (byte %d) inside a string; escape it", c)
+		}
+		i++
+	}
+	return i, fmt.Errorf("the object is not closed")
 }
 
 func skipSpace(b []byte, i int) int {

@@ -39,6 +39,12 @@ func TestEncodeArrayRowsRejects(t *testing.T) {
 		{`{"a": 1}`, "expected a JSON array"},
 		{`[{"a": 1}, 2]`, "record 1 is not a JSON object"},
 		{`["x"]`, "record 0 is not a JSON object"},
+		{`[{"a": 1} {"b": 2}]`, "expected ',' or ']' after record 0"},
+		{`[{"a": 1},]`, "record 1 is not a JSON object"},
+		{"[{\"a\": \"tab\there\"}]", "record 0: a control character"},
+		{`[{"a": 1}`, "the array is not closed"},
+		{`[{"a": [1}`, "record 0: the object is not closed"},
+		{`[{"a": 1}] x`, "unexpected data after the array"},
 	} {
 		var b bytes.Buffer
 		if _, err := encodeArrayRows(&b, 1, DataItems, []byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -39,9 +40,10 @@ func (s *Store) IngestBatch(ctx context.Context, jobID int64, kind DataKind, bat
 var ErrInvalidRecords = errors.New("invalid records")
 
 // IngestArray is IngestBatch for records still in their JSON array, as a job sends them: one
-// pass turns the array into COPY rows, with no decoding of each record. The array must be
-// valid JSON; elements that are not objects give an error wrapping ErrInvalidRecords. It
-// returns how many records the batch had.
+// pass turns the array into COPY rows, with no decoding of each record. An array that is not
+// an array of JSON objects, found by that pass or by Postgres when it stores the rows, gives
+// an error wrapping ErrInvalidRecords, and nothing of the batch is stored. It returns how
+// many records the batch had.
 func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, batchID string, array []byte) (records int, duplicate bool, err error) {
 	var rows bytes.Buffer
 	rows.Grow(len(array) + len(array)/8)
@@ -76,11 +78,35 @@ func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batc
 			return copyUniqueItems(ctx, tx, jobID, batchID, collection, rows)
 		}
 		if _, err := tx.CopyFrom(rows, "COPY job_data (job_id, kind, data) FROM STDIN"); err != nil {
-			return mapError("copy job data", err)
+			return copyError(err)
 		}
 		return nil
 	})
 	return duplicate, err
+}
+
+// copyLine finds the row number in the context of a COPY error.
+var copyLine = regexp.MustCompile(`COPY \w+, line (\d+)`)
+
+// copyError turns a COPY failure caused by a record's content (SQLSTATE class 22, data
+// exception, such as invalid json) into ErrInvalidRecords naming the record, and maps others
+// as usual. Records are the rows of the COPY, in order.
+func copyError(err error) error {
+	var pgErr pg.Error
+	if !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Field('C'), "22") {
+		return mapError("copy job data", err)
+	}
+	which := "a record"
+	if m := copyLine.FindStringSubmatch(pgErr.Field('W')); m != nil {
+		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
+			which = fmt.Sprintf("record %d", line-1)
+		}
+	}
+	reason := pgErr.Field('M')
+	if detail := pgErr.Field('D'); detail != "" {
+		reason += ": " + detail
+	}
+	return fmt.Errorf("%w: %s is not valid JSON (%s)", ErrInvalidRecords, which, reason)
 }
 
 // sharedCollection returns the collection a cron job's runs share, or "" for a job of its own.
@@ -100,7 +126,7 @@ func copyUniqueItems(ctx context.Context, tx *pg.Tx, jobID int64, batchID, colle
 		return mapError("create ingest table", err)
 	}
 	if _, err := tx.CopyFrom(rows, "COPY ingest_items (job_id, kind, data) FROM STDIN"); err != nil {
-		return mapError("copy job data", err)
+		return copyError(err)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO job_data (job_id, kind, data)
 		SELECT job_id, kind, data FROM (SELECT DISTINCT ON (md5(data::text)) job_id, kind, data, ctid FROM ingest_items

@@ -1,0 +1,144 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// parseIngestBody reads the top level of an ingest body without decoding the records: their
+// array is returned as a slice of b, and its elements are checked as they are turned into
+// COPY rows (store.IngestArray) and by Postgres when it stores them as json. Every record
+// byte is thus scanned twice, where a json.Decoder followed by the encoding would scan it
+// three times. Keys match exactly; a key given twice keeps its last value.
+func parseIngestBody(b []byte) (ingestBody, error) {
+	var body ingestBody
+	i := skipJSONSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return body, fmt.Errorf("expected a JSON object")
+	}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return body, fmt.Errorf("expected a key at byte %d", i)
+			}
+			end, err := skipJSONValue(b, i)
+			if err != nil {
+				return body, err
+			}
+			var key string
+			if err := json.Unmarshal(b[i:end], &key); err != nil {
+				return body, fmt.Errorf("key at byte %d: %v", i, err)
+			}
+			i = skipJSONSpace(b, end)
+			if i >= len(b) || b[i] != ':' {
+				return body, fmt.Errorf("expected ':' after key %q", key)
+			}
+			i = skipJSONSpace(b, i+1)
+			end, err = skipJSONValue(b, i)
+			if err != nil {
+				return body, err
+			}
+			value := b[i:end]
+			switch key {
+			case "type", "batch_id":
+				target := &body.Type
+				if key == "batch_id" {
+					target = &body.BatchID
+				}
+				if err := json.Unmarshal(value, target); err != nil {
+					return body, fmt.Errorf("%s must be a string", key)
+				}
+			case "records":
+				body.Records = value
+			}
+			i = skipJSONSpace(b, end)
+			if i < len(b) && b[i] == ',' {
+				i = skipJSONSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return body, fmt.Errorf("expected ',' or '}' at byte %d", i)
+		}
+	}
+	if i = skipJSONSpace(b, i); i != len(b) {
+		return body, fmt.Errorf("unexpected data after the object at byte %d", i)
+	}
+	return body, nil
+}
+
+// skipJSONValue returns the index just after the JSON value that starts at b[i]. It follows
+// strings and brackets to find the end, and does not check the grammar inside a container.
+func skipJSONValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return i, fmt.Errorf("expected a value at byte %d", i)
+	}
+	switch b[i] {
+	case '"':
+		return skipJSONString(b, i)
+	case '{', '[':
+		start, depth := i, 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				end, err := skipJSONString(b, i)
+				if err != nil {
+					return end, err
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, nil
+				}
+			}
+			i++
+		}
+		return i, fmt.Errorf("the value at byte %d is not closed", start)
+	default:
+		start := i
+		for i < len(b) && !isJSONDelimiter(b[i]) {
+			i++
+		}
+		if i == start {
+			return i, fmt.Errorf("expected a value at byte %d", i)
+		}
+		return i, nil
+	}
+}
+
+// skipJSONString returns the index just after the string that starts at b[i].
+func skipJSONString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '"':
+			return j + 1, nil
+		case '\\':
+			j++ // the byte it escapes
+		}
+	}
+	return len(b), fmt.Errorf("the string at byte %d is not closed", i)
+}
+
+func isJSONDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
