@@ -61,18 +61,23 @@ func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, bat
 // ingestRows stores COPY rows of one batch and its ledger entry in one transaction.
 func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batchID string, rows *bytes.Buffer, records int) (duplicate bool, err error) {
 	err = s.inTx(ctx, func(tx *pg.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO job_data_batches (job_id, batch_id, kind, records)
-			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, jobID, batchID, kind, records)
+		// One round trip records the batch and reads the job's shared collection, if any.
+		var recorded []struct {
+			Collection *string `pg:"collection"`
+		}
+		_, err := tx.QueryContext(ctx, &recorded, `INSERT INTO job_data_batches (job_id, batch_id, kind, records)
+			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
+			RETURNING (SELECT collection FROM job_collections WHERE job_id = ?) AS collection`, jobID, batchID, kind, records, jobID)
 		if err != nil {
 			return mapError("record batch", err)
 		}
-		if res.RowsAffected() == 0 {
+		if len(recorded) == 0 {
 			duplicate = true
 			return nil
 		}
-		collection, err := sharedCollection(ctx, tx, jobID)
-		if err != nil {
-			return err
+		collection := ""
+		if recorded[0].Collection != nil {
+			collection = *recorded[0].Collection
 		}
 		if kind == DataItems && collection != "" {
 			return copyUniqueItems(ctx, tx, jobID, batchID, collection, rows)
@@ -107,16 +112,6 @@ func copyError(err error) error {
 		reason += ": " + detail
 	}
 	return fmt.Errorf("%w: %s is not valid JSON (%s)", ErrInvalidRecords, which, reason)
-}
-
-// sharedCollection returns the collection a cron job's runs share, or "" for a job of its own.
-func sharedCollection(ctx context.Context, db pg.DBI, jobID int64) (string, error) {
-	var collection string
-	_, err := db.QueryOneContext(ctx, pg.Scan(&collection), "SELECT collection FROM job_collections WHERE job_id = ?", jobID)
-	if err == pg.ErrNoRows {
-		return "", nil
-	}
-	return collection, mapError("look up job collection", err)
 }
 
 // copyUniqueItems stores only the items that the shared collection does not hold yet, as
