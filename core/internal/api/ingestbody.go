@@ -5,11 +5,11 @@ import (
 	"fmt"
 )
 
-// parseIngestBody reads the top level of an ingest body without decoding the records: their
-// array is returned as a slice of b, and its elements are checked as they are turned into
-// COPY rows (store.IngestArray) and by Postgres when it stores them as json. Every record
-// byte is thus scanned twice, where a json.Decoder followed by the encoding would scan it
-// three times. Keys match exactly; a key given twice keeps its last value.
+// parseIngestBody reads the top level of an ingest body without decoding the records. Their
+// array is returned as a slice of b. Its elements are checked as they are turned into COPY
+// rows (store.IngestArray), and by Postgres when it stores them as json. Every record byte is
+// thus scanned twice, where a json.Decoder followed by the encoding would scan it three
+// times. Keys match exactly; a key given twice keeps its last value.
 func parseIngestBody(b []byte) (ingestBody, error) {
 	var body ingestBody
 	i := skipJSONSpace(b, 0)

@@ -177,7 +177,7 @@ func TestDispatchWithoutDeployFails(t *testing.T) {
 	}
 }
 
-func TestDispatchJobInfoOfCronRunWithSharedCollection(t *testing.T) {
+func TestDispatchSharedCollectionJobInfo(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)

@@ -8,9 +8,9 @@ import (
 // encodeArrayRows writes one COPY text-format row per element of a JSON array of objects, in
 // one pass: it splits the elements, drops the whitespace between tokens and escapes
 // backslashes, without decoding anything. It checks the array's own grammar (brackets,
-// commas, objects as elements) and rejects control characters inside strings; the grammar
-// inside each object is left to Postgres, which checks every row when it stores it as json.
-// A row Postgres accepts is therefore a whole JSON object of the array. In valid JSON a
+// commas, objects as elements) and rejects control characters inside strings. The grammar
+// inside each object is left to Postgres, which checks every row when it stores it as json,
+// so a row Postgres accepts is a whole JSON object of the array. In valid JSON a
 // backslash is the only byte that COPY's text format needs escaped, since tabs, newlines and
 // carriage returns cannot appear raw inside strings. It returns how many rows it wrote.
 func encodeArrayRows(w *bytes.Buffer, jobID int64, kind DataKind, array []byte) (int, error) {
@@ -91,8 +91,9 @@ func writeObject(w *bytes.Buffer, array []byte, i int) (int, error) {
 }
 
 // copyStringEnd scans the string whose contents start at array[i] and returns the index after
-// its closing quote. It writes the bytes from *start up to each backslash, then the backslash
-// doubled for COPY, and moves *start past it; ordinary bytes are skipped in a tight loop.
+// its closing quote. At each backslash it writes the bytes from *start to it, then the
+// backslash again for COPY, and moves *start past it. Ordinary bytes are skipped in a tight
+// loop.
 func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error) {
 	n := len(array)
 	for i < n {

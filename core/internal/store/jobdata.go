@@ -101,17 +101,17 @@ func copyError(err error) error {
 	if !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Field('C'), "22") {
 		return mapError("copy job data", err)
 	}
-	which := "a record"
+	record := "a record"
 	if m := copyLine.FindStringSubmatch(pgErr.Field('W')); m != nil {
 		if line, convErr := strconv.Atoi(m[1]); convErr == nil {
-			which = fmt.Sprintf("record %d", line-1)
+			record = fmt.Sprintf("record %d", line-1)
 		}
 	}
 	reason := pgErr.Field('M')
 	if detail := pgErr.Field('D'); detail != "" {
 		reason += ": " + detail
 	}
-	return fmt.Errorf("%w: %s is not valid JSON (%s)", ErrInvalidRecords, which, reason)
+	return fmt.Errorf("%w: %s is not valid JSON (%s)", ErrInvalidRecords, record, reason)
 }
 
 // copyUniqueItems stores only the items that the shared collection does not hold yet, as

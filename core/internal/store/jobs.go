@@ -395,7 +395,7 @@ func (s *Store) JobStatuses(ctx context.Context, ids []int64) (map[int64]JobStat
 	return out, nil
 }
 
-// Launch is what a worker needs to launch a claimed job.
+// Launch holds the job, artifact, environment and token a worker needs to launch a claimed job.
 type Launch struct {
 	Job *Job
 	// Artifact is the newest successful deploy's artifact that contains the job's spider, or
