@@ -390,16 +390,22 @@ func TestJobStatusRules(t *testing.T) {
 	}
 }
 
-func TestIngest(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := context.Background()
+// jobWithToken creates a job and lets the fixture act as it under the name "job".
+func (f *fixture) jobWithToken(t *testing.T) *store.Job {
+	t.Helper()
 	j := f.job()
-	token, err := f.st.CreateJobToken(ctx, j.JID)
+	token, err := f.st.CreateJobToken(context.Background(), j.JID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.tokens["job"] = token
+	return j
+}
+
+func TestIngest(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	j := f.jobWithToken(t)
 	batch := map[string]any{"type": "items", "batch_id": "b-1", "records": []any{map[string]any{"n": 1}, map[string]any{"n": 2}}}
 
 	r := f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", batch)
@@ -427,13 +433,7 @@ func TestIngest(t *testing.T) {
 func TestIngestMalformedBodies(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
-	j := f.job()
-	token, err := f.st.CreateJobToken(ctx, j.JID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.tokens["job"] = token
+	j := f.jobWithToken(t)
 	post := func(body string) response {
 		return f.do("job", http.MethodPost, f.jobURL(j)+"/ingest", "application/json", strings.NewReader(body))
 	}
