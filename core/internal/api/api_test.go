@@ -315,6 +315,14 @@ func TestCreateJob(t *testing.T) {
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"resource_tier": "GIGANTIC"}), "resource_tier", "unknown tier")
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"data_status": "PENDING", "data_expiry_days": 0}), "data_expiry_days", "zero expiry")
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"args": []any{map[string]any{"name": 1}}}), "args", "bad arg")
+	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"cronjob": 999}), "cronjob", "unknown cron job")
+	twice := []any{map[string]any{"name": "MODE", "value": "a"}, map[string]any{"name": "MODE", "value": "b"}}
+	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"env_vars": twice}), "env_vars", "variable given twice")
+	nul := []any{map[string]any{"name": "MODE", "value": "a\x00b"}}
+	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"env_vars": nul}), "env_vars", "NUL in a value")
+	if list := f.get("developer", jobs); list.body["count"] != float64(0) {
+		t.Errorf("jobs after rejected creations: %s, want none", list.raw)
+	}
 	r := f.json("developer", http.MethodPost, jobs, map[string]any{"env_vars": []any{map[string]any{"evid": secret.EVID, "value": "__MASKED__"}}})
 	expectField(t, r, "env_vars", "evid of another project")
 	if strings.Contains(r.raw, "other-project-secret") {

@@ -113,6 +113,15 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		job.Tags = append(job.Tags, t.Name)
 	}
 	job.EnvVars = s.resolveEnvVars(r.Context(), f, p.PID, req.EnvVars)
+	if req.Cronjob != nil {
+		_, err := s.store.CronJob(r.Context(), p.PID, sid, *req.Cronjob)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			f.fail("cronjob", fmt.Sprintf("Cron job %d does not exist for this spider.", *req.Cronjob))
+		case err != nil:
+			return nil, err
+		}
+	}
 	if err := f.err(); err != nil {
 		return nil, err
 	}
@@ -148,6 +157,15 @@ func (s *Server) launch(r *http.Request, jid int64) {
 // without knowing them.
 func (s *Server) resolveEnvVars(ctx context.Context, f *fields, pid string, vars []envVarWrite) []store.EnvVar {
 	var out []store.EnvVar
+	seen := make(map[string]bool, len(vars))
+	add := func(i int, v store.EnvVar) {
+		if seen[v.Name] {
+			f.fail("env_vars", fmt.Sprintf("Item %d: %q is given twice; give each variable once.", i, v.Name))
+			return
+		}
+		seen[v.Name] = true
+		out = append(out, v)
+	}
 	for i, e := range vars {
 		if e.EVID != nil {
 			src, err := s.store.EnvVarInProject(ctx, pid, *e.EVID)
@@ -155,7 +173,7 @@ func (s *Server) resolveEnvVars(ctx context.Context, f *fields, pid string, vars
 				f.fail("env_vars", fmt.Sprintf("Item %d: environment variable %d does not exist in this project.", i, *e.EVID))
 				continue
 			}
-			out = append(out, store.EnvVar{Name: src.Name, Value: src.Value, Masked: src.Masked})
+			add(i, store.EnvVar{Name: src.Name, Value: src.Value, Masked: src.Masked})
 			continue
 		}
 		if strings.TrimSpace(e.Name) == "" || e.Value == "" {
@@ -166,7 +184,11 @@ func (s *Server) resolveEnvVars(ctx context.Context, f *fields, pid string, vars
 			f.fail("env_vars", fmt.Sprintf("Item %d: %q is not a valid variable name; use letters, digits and _, not starting with a digit.", i, e.Name))
 			continue
 		}
-		out = append(out, store.EnvVar{Name: e.Name, Value: e.Value, Masked: e.Masked})
+		if strings.ContainsRune(e.Value, 0) {
+			f.fail("env_vars", fmt.Sprintf("Item %d: the value of %q contains a NUL character, which a process environment cannot hold.", i, e.Name))
+			continue
+		}
+		add(i, store.EnvVar{Name: e.Name, Value: e.Value, Masked: e.Masked})
 	}
 	return out
 }

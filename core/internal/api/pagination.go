@@ -29,7 +29,7 @@ func readPage(r *http.Request, def, max int) (pageParams, error) {
 	if raw := q.Get("page_size"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 {
-			return p, errField("page_size", fmt.Sprintf("A page size must be an integer between 1 and %d.", max))
+			return p, errField("page_size", fmt.Sprintf("A page size must be a positive integer; sizes over %d give pages of %d.", max, max))
 		}
 		p.size = min(n, max)
 	}
