@@ -153,6 +153,7 @@ func jobToDTO(j *store.Job, vars []store.EnvVar) jobDTO {
 		Lifespan: formatDuration(j.LifespanMicros), TotalResponseBytes: j.TotalResponseBytes, ItemCount: j.ItemCount,
 		RequestCount: j.RequestCount, Args: args, EnvVars: envVarsDTO(vars), Tags: tags, JobStatus: j.Status,
 		Cronjob: j.CronjobID, DataExpiryDays: j.DataExpiryDays, DataStatus: j.DataStatus,
-		DatabaseInsertionProgress: progress, ResourceTier: j.ResourceTier, ErrorReason: j.ErrorReason, ProxyUsageData: proxy,
+		DatabaseInsertionProgress: progress, StorageSize: j.StorageBytes, ResourceTier: j.ResourceTier,
+		PeakMemory: j.PeakMemoryBytes, ErrorReason: j.ErrorReason, ProxyUsageData: proxy,
 	}
 }

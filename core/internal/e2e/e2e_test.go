@@ -26,6 +26,8 @@ type jobView struct {
 	ItemCount    int64  `json:"item_count"`
 	RequestCount int64  `json:"request_count"`
 	Lifespan     string `json:"lifespan"`
+	StorageSize  int64  `json:"storage_size"`
+	PeakMemory   *int64 `json:"peak_memory"`
 	ErrorReason  string `json:"error_reason"`
 	Created      string `json:"created"`
 	Tags         []struct {
@@ -205,6 +207,10 @@ func TestDeployAndRunSpiders(t *testing.T) {
 	}
 	if job.ItemCount != int64(len(wantQuotes)) || job.RequestCount != 3 {
 		t.Errorf("quotes job counters: %d items, %d requests; want %d items, 3 requests", job.ItemCount, job.RequestCount, len(wantQuotes))
+	}
+	// Scrapy's memusage extension reports memusage/max on Linux, in the final stats.
+	if job.StorageSize <= 0 || job.PeakMemory == nil || *job.PeakMemory <= 0 {
+		t.Errorf("quotes job storage_size %d and peak_memory %v, want both above 0", job.StorageSize, job.PeakMemory)
 	}
 	if len(job.Tags) != 1 || job.Tags[0].Name != "nightly" {
 		t.Errorf("quotes job tags = %+v, want [nightly]", job.Tags)

@@ -70,6 +70,13 @@ func TestSharedCollectionItems(t *testing.T) {
 	if got := out.String(); got != "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n" {
 		t.Errorf("export of the collection = %q", got)
 	}
+	// Storage counts what each run stored: {"n":1} and {"n":2} for the first (7 bytes each),
+	// {"n":3} and the log line {"log":"x"} (11 bytes) for the second.
+	for jid, want := range map[int64]int64{first: 14, second: 7 + 11} {
+		if j, err := st.JobByID(ctx, jid); err != nil || j.StorageBytes != want {
+			t.Errorf("storage of run %d = %d, %v; want %d", jid, j.StorageBytes, err, want)
+		}
+	}
 	if n, _ := st.CountJobData(ctx, first, store.DataLogs); n != 0 {
 		t.Errorf("run %d sees %d log lines of another run, want 0", first, n)
 	}

@@ -65,9 +65,10 @@ func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batc
 		var recorded []struct {
 			Collection *string `pg:"collection"`
 		}
-		_, err := tx.QueryContext(ctx, &recorded, `INSERT INTO job_data_batches (job_id, batch_id, kind, records)
-			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
-			RETURNING (SELECT collection FROM job_collections WHERE job_id = ?) AS collection`, jobID, batchID, kind, records, jobID)
+		_, err := tx.QueryContext(ctx, &recorded, `INSERT INTO job_data_batches (job_id, batch_id, kind, records, bytes)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+			RETURNING (SELECT collection FROM job_collections WHERE job_id = ?) AS collection`,
+			jobID, batchID, kind, records, dataBytes(rows.Len(), records, jobID, kind), jobID)
 		if err != nil {
 			return mapError("record batch", err)
 		}
@@ -88,6 +89,13 @@ func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batc
 		return nil
 	})
 	return duplicate, err
+}
+
+// dataBytes returns about how many JSON bytes COPY rows hold: their length without each row's
+// job id, kind and line end. Backslashes, doubled for COPY, count twice.
+func dataBytes(rowBytes, rows int, jobID int64, kind DataKind) int64 {
+	prefix := len(fmt.Sprintf("%d\t%d\t", jobID, kind))
+	return int64(rowBytes - rows*(prefix+1))
 }
 
 // copyLine finds the row number in the context of a COPY error.
@@ -123,17 +131,18 @@ func copyUniqueItems(ctx context.Context, tx *pg.Tx, jobID int64, batchID, colle
 	if _, err := tx.CopyFrom(rows, "COPY ingest_items (job_id, kind, data) FROM STDIN"); err != nil {
 		return copyError(err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO job_data (job_id, kind, data)
-		SELECT job_id, kind, data FROM (SELECT DISTINCT ON (md5(data::text)) job_id, kind, data, ctid FROM ingest_items
-			ORDER BY md5(data::text), ctid) fresh
-		WHERE NOT EXISTS (SELECT 1 FROM job_data d JOIN job_collections c ON c.job_id = d.job_id
-			WHERE c.collection = ? AND d.kind = ? AND md5(d.data::text) = md5(fresh.data::text))
-		ORDER BY ctid`, collection, DataItems)
-	if err != nil {
-		return mapError("store unique items", err)
-	}
-	_, err = tx.ExecContext(ctx, "UPDATE job_data_batches SET records = ? WHERE job_id = ? AND batch_id = ?", res.RowsAffected(), jobID, batchID)
-	return mapError("count unique items", err)
+	_, err := tx.ExecContext(ctx, `WITH stored AS (
+			INSERT INTO job_data (job_id, kind, data)
+			SELECT job_id, kind, data FROM (SELECT DISTINCT ON (md5(data::text)) job_id, kind, data, ctid FROM ingest_items
+				ORDER BY md5(data::text), ctid) fresh
+			WHERE NOT EXISTS (SELECT 1 FROM job_data d JOIN job_collections c ON c.job_id = d.job_id
+				WHERE c.collection = ? AND d.kind = ? AND md5(d.data::text) = md5(fresh.data::text))
+			ORDER BY ctid
+			RETURNING octet_length(data::text) AS size)
+		UPDATE job_data_batches SET records = (SELECT count(*) FROM stored),
+			bytes = (SELECT coalesce(sum(size), 0) FROM stored)
+		WHERE job_id = ? AND batch_id = ?`, collection, DataItems, jobID, batchID)
+	return mapError("store unique items", err)
 }
 
 // dataJobs returns the jobs whose records a job's data of a kind shows: the runs of its shared
@@ -183,9 +192,32 @@ func writeCopyEscaped(w *bytes.Buffer, compact []byte) {
 
 // SaveJobStats stores the final stats of a job, replacing earlier ones.
 func (s *Store) SaveJobStats(ctx context.Context, jobID int64, stats json.RawMessage) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO job_stats (job_id, stats) VALUES (?, ?)
-		ON CONFLICT (job_id) DO UPDATE SET stats = excluded.stats, created = now()`, jobID, string(stats))
+	_, err := s.db.ExecContext(ctx, `WITH saved AS (
+			INSERT INTO job_stats (job_id, stats) VALUES (?, ?)
+			ON CONFLICT (job_id) DO UPDATE SET stats = excluded.stats, created = now())
+		UPDATE jobs SET peak_memory_bytes = coalesce(?, peak_memory_bytes) WHERE jid = ?`,
+		jobID, string(stats), peakMemory(stats), jobID)
 	return mapError("save job stats", err)
+}
+
+// peakMemory reads a job's peak memory in bytes from its Scrapy stats: estela's
+// resources/peak_memory_bytes when present, else the memusage extension's memusage/max. It
+// returns nil when neither is a number.
+func peakMemory(stats json.RawMessage) *int64 {
+	var s struct {
+		Peak   *float64 `json:"resources/peak_memory_bytes"`
+		MemMax *float64 `json:"memusage/max"`
+	}
+	if json.Unmarshal(stats, &s) != nil {
+		return nil
+	}
+	for _, v := range []*float64{s.Peak, s.MemMax} {
+		if v != nil && *v >= 0 {
+			n := int64(*v)
+			return &n
+		}
+	}
+	return nil
 }
 
 // JobStats returns the stored final stats of a job.

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -271,6 +272,69 @@ func TestCreateJobWithActivity(t *testing.T) {
 		}
 		if len(notes) != u.want {
 			t.Errorf("%s has %d notifications, want %d", u.user.Username, len(notes), u.want)
+		}
+	}
+}
+
+func TestJobStorageAndPeakMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if j.StorageBytes != 0 || j.PeakMemoryBytes != nil {
+		t.Errorf("new job: storage %d, peak memory %v; want 0 and none", j.StorageBytes, j.PeakMemoryBytes)
+	}
+	// Stored compact: {"a":"x y"} is 11 bytes, {"b":2} 7, {"line":1} 10.
+	if _, _, err := st.IngestArray(ctx, j.JID, store.DataItems, "i-1", []byte(`[{"a": "x y"}, {"b": 2}]`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.IngestArray(ctx, j.JID, store.DataLogs, "l-1", []byte(`[{"line": 1}]`)); err != nil {
+		t.Fatal(err)
+	}
+	storage := func() int64 {
+		t.Helper()
+		got, err := st.JobByID(ctx, j.JID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.StorageBytes
+	}
+	if got := storage(); got != 28 {
+		t.Errorf("storage after items and logs = %d, want 28", got)
+	}
+	if _, err := st.DeleteJobData(ctx, j.JID, store.DataItems); err != nil {
+		t.Fatal(err)
+	}
+	if got := storage(); got != 10 {
+		t.Errorf("storage after deleting the items = %d, want 10", got)
+	}
+	listed, _, err := st.ListJobs(ctx, p.PID, spiders[0].SID, store.JobFilter{}, store.Page{Limit: 10})
+	if err != nil || len(listed) != 1 || listed[0].StorageBytes != 10 {
+		t.Errorf("listed job = %+v, %v; want storage 10", listed, err)
+	}
+
+	for _, tt := range []struct {
+		stats string
+		want  int64
+	}{
+		{`{"memusage/max": 71303168, "item_scraped_count": 2}`, 71303168},
+		{`{"memusage/max": 1, "resources/peak_memory_bytes": 90000000}`, 90000000},
+		{`{"item_scraped_count": 3}`, 90000000}, // no figure keeps the last one
+	} {
+		if err := st.SaveJobStats(ctx, j.JID, json.RawMessage(tt.stats)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.JobByID(ctx, j.JID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PeakMemoryBytes == nil || *got.PeakMemoryBytes != tt.want {
+			t.Errorf("peak memory after stats %s = %v, want %d", tt.stats, got.PeakMemoryBytes, tt.want)
 		}
 	}
 }

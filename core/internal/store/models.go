@@ -149,7 +149,11 @@ type Job struct {
 	DispatchedAt       *time.Time     `pg:"dispatched_at"`
 	Created            time.Time      `pg:"created,default:now()"`
 	StatusChanged      time.Time      `pg:"status_changed,default:now()"`
-	EnvVars            []EnvVar       `pg:"-"`
+	// PeakMemoryBytes is the peak memory the job's final stats report, or nil.
+	PeakMemoryBytes *int64 `pg:"peak_memory_bytes"`
+	// StorageBytes is about how many JSON bytes of data the job stored; queries compute it.
+	StorageBytes int64    `pg:"storage_bytes"`
+	EnvVars      []EnvVar `pg:"-"`
 }
 
 // Key returns estela's job key "<jid>.<sid>.<pid>", used for stats keys and collections.
