@@ -63,7 +63,7 @@ type jobUpdateRequest struct {
 var (
 	pageQuery = []param{
 		{"page", "page number, from 1", map[string]any{"type": "integer", "minimum": 1}},
-		{"page_size", "results per page, at most 100", map[string]any{"type": "integer", "minimum": 1, "maximum": 100}},
+		{"page_size", "results per page, default 100; a larger size gives pages of 100", map[string]any{"type": "integer", "minimum": 1}},
 	}
 	shortPageQuery = []param{
 		{"page", "page number, from 1", map[string]any{"type": "integer", "minimum": 1}},
