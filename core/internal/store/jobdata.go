@@ -61,14 +61,19 @@ func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, bat
 // ingestRows stores COPY rows of one batch and its ledger entry in one transaction.
 func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batchID string, rows *bytes.Buffer, records int) (duplicate bool, err error) {
 	err = s.inTx(ctx, func(tx *pg.Tx) error {
-		// One round trip records the batch and reads the job's shared collection, if any.
+		// One round trip records the batch, adds its bytes to the job's and reads the job's
+		// shared collection, if any.
 		var recorded []struct {
 			Collection *string `pg:"collection"`
 		}
-		_, err := tx.QueryContext(ctx, &recorded, `INSERT INTO job_data_batches (job_id, batch_id, kind, records, bytes)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-			RETURNING (SELECT collection FROM job_collections WHERE job_id = ?) AS collection`,
-			jobID, batchID, kind, records, dataBytes(rows.Len(), records, jobID, kind), jobID)
+		size := dataBytes(rows.Len(), records, jobID, kind)
+		_, err := tx.QueryContext(ctx, &recorded, `WITH batch AS (
+				INSERT INTO job_data_batches (job_id, batch_id, kind, records, bytes)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING job_id),
+			job AS (
+				UPDATE jobs SET storage_bytes = storage_bytes + ? WHERE jid = (SELECT job_id FROM batch))
+			SELECT (SELECT collection FROM job_collections WHERE job_id = ?) AS collection FROM batch`,
+			jobID, batchID, kind, records, size, size, jobID)
 		if err != nil {
 			return mapError("record batch", err)
 		}
@@ -81,7 +86,7 @@ func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batc
 			collection = *recorded[0].Collection
 		}
 		if kind == DataItems && collection != "" {
-			return copyUniqueItems(ctx, tx, jobID, batchID, collection, rows)
+			return copyUniqueItems(ctx, tx, jobID, batchID, collection, rows, size)
 		}
 		if _, err := tx.CopyFrom(rows, "COPY job_data (job_id, kind, data) FROM STDIN"); err != nil {
 			return copyError(err)
@@ -123,8 +128,9 @@ func copyError(err error) error {
 }
 
 // copyUniqueItems stores only the items that the shared collection does not hold yet, as
-// estela's unique collections do, and counts what it stored in the batch ledger.
-func copyUniqueItems(ctx context.Context, tx *pg.Tx, jobID int64, batchID, collection string, rows *bytes.Buffer) error {
+// estela's unique collections do, and counts what it stored in the batch ledger. copied is
+// the size the batch was recorded with, corrected here to what was stored.
+func copyUniqueItems(ctx context.Context, tx *pg.Tx, jobID int64, batchID, collection string, rows *bytes.Buffer, copied int64) error {
 	if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE ingest_items (job_id bigint, kind smallint, data json) ON COMMIT DROP"); err != nil {
 		return mapError("create ingest table", err)
 	}
@@ -138,10 +144,13 @@ func copyUniqueItems(ctx context.Context, tx *pg.Tx, jobID int64, batchID, colle
 			WHERE NOT EXISTS (SELECT 1 FROM job_data d JOIN job_collections c ON c.job_id = d.job_id
 				WHERE c.collection = ? AND d.kind = ? AND md5(d.data::text) = md5(fresh.data::text))
 			ORDER BY ctid
-			RETURNING octet_length(data::text) AS size)
-		UPDATE job_data_batches SET records = (SELECT count(*) FROM stored),
-			bytes = (SELECT coalesce(sum(size), 0) FROM stored)
-		WHERE job_id = ? AND batch_id = ?`, collection, DataItems, jobID, batchID)
+			RETURNING octet_length(data::text) AS size),
+		batch AS (
+			UPDATE job_data_batches SET records = (SELECT count(*) FROM stored),
+				bytes = (SELECT coalesce(sum(size), 0) FROM stored)
+			WHERE job_id = ? AND batch_id = ?)
+		UPDATE jobs SET storage_bytes = storage_bytes - ? + (SELECT coalesce(sum(size), 0) FROM stored)
+		WHERE jid = ?`, collection, DataItems, jobID, batchID, copied, jobID)
 	return mapError("store unique items", err)
 }
 
@@ -391,7 +400,10 @@ func (s *Store) DeleteJobData(ctx context.Context, jobID int64, kind DataKind) (
 			return mapError("delete job data", err)
 		}
 		deleted = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, "DELETE FROM job_data_batches WHERE job_id = ? AND kind = ?", jobID, kind); err != nil {
+		if _, err := tx.ExecContext(ctx, `WITH batches AS (
+				DELETE FROM job_data_batches WHERE job_id = ? AND kind = ? RETURNING bytes)
+			UPDATE jobs SET storage_bytes = storage_bytes - (SELECT coalesce(sum(bytes), 0) FROM batches)
+			WHERE jid = ?`, jobID, kind, jobID); err != nil {
 			return mapError("delete job data batches", err)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE jobs SET data_status = 'DELETED' WHERE jid = ?

@@ -9,11 +9,7 @@ import (
 	"github.com/go-pg/pg/v10"
 )
 
-// jobColumns selects a Job from jobs j joined with its spider s, with the size of its data.
-const jobColumns = "j.*, s.name AS spider_name, " + storageBytes
-
-// storageBytes sums the JSON bytes of a job's stored batches.
-const storageBytes = "(SELECT coalesce(sum(b.bytes), 0) FROM job_data_batches b WHERE b.job_id = j.jid) AS storage_bytes"
+const jobColumns = "j.*, s.name AS spider_name"
 
 // CreateJob inserts a job in status IN_QUEUE with its environment variables.
 func (s *Store) CreateJob(ctx context.Context, j *Job) error {
@@ -166,7 +162,7 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 	var err error
 	if f == (JobFilter{}) {
-		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+storageBytes+`, `+envVars+`
+		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
 			FROM (SELECT s.sid, s.name, (SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = ?) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
 			LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
@@ -189,7 +185,7 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		}
 		all := append(append(append([]any{}, params...), sid, pid), params...)
 		all = append(all, page.Offset, page.Limit)
-		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+storageBytes+`, `+envVars+`
+		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
 			FROM (SELECT s.sid, s.name, (SELECT count(*) FROM jobs j WHERE `+where+`) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
 			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`

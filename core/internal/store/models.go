@@ -151,8 +151,8 @@ type Job struct {
 	StatusChanged      time.Time      `pg:"status_changed,default:now()"`
 	// PeakMemoryBytes is the peak memory the job's final stats report, or nil.
 	PeakMemoryBytes *int64 `pg:"peak_memory_bytes"`
-	// StorageBytes is about how many JSON bytes of data the job stored; queries compute it.
-	StorageBytes int64    `pg:"storage_bytes"`
+	// StorageBytes is about how many JSON bytes of data the job stored.
+	StorageBytes int64    `pg:"storage_bytes,use_zero"`
 	EnvVars      []EnvVar `pg:"-"`
 }
 
