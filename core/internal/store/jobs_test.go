@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-pg/pg/v10"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/estela-go/estela-go/core/internal/store"
@@ -335,6 +336,75 @@ func TestJobStorageAndPeakMemory(t *testing.T) {
 		}
 		if got.PeakMemoryBytes == nil || *got.PeakMemoryBytes != tt.want {
 			t.Errorf("peak memory after stats %s = %v, want %d", tt.stats, got.PeakMemoryBytes, tt.want)
+		}
+	}
+}
+
+// Migration 0006 numbers the jobs a database already has, in the order they were created,
+// and new jobs continue from there.
+func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := testenv.EmptyDatabaseURL(t)
+	opts, err := pg.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pg.Connect(opts)
+	defer db.Close()
+	migrations, err := store.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations {
+		if m.Version >= 6 {
+			break
+		}
+		if _, err := db.Exec(m.SQL); err != nil {
+			t.Fatalf("apply %s: %v", m.Name, err)
+		}
+		if _, err := db.Exec("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pid = "11111111-1111-4111-8111-111111111111"
+	if _, err := db.Exec(`INSERT INTO projects (pid, name) VALUES (?, 'shop');
+		INSERT INTO spiders (project_id, name) VALUES (?, 'quotes'), (?, 'books');
+		INSERT INTO jobs (project_id, spider_id, status) SELECT ?, 1 + g % 2, 'COMPLETED' FROM generate_series(1, 7) g`,
+		pid, pid, pid, pid); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if err := st.CreateJob(ctx, &store.Job{ProjectID: pid, SpiderID: 1, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}); err != nil {
+		t.Fatal(err)
+	}
+	// Spider 1 had jobs 2, 4 and 6, spider 2 jobs 1, 3, 5 and 7; job 8 is new.
+	for sid, want := range map[int64][]int64{1: {2, 4, 6, 8}, 2: {1, 3, 5, 7}} {
+		jobs, count, err := st.ListJobs(ctx, pid, sid, store.JobFilter{}, store.Page{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for i := len(jobs) - 1; i >= 0; i-- {
+			got = append(got, jobs[i].JID)
+			if jobs[i].Seq != int64(len(jobs)-i) {
+				t.Errorf("spider %d: job %d has number %d, want %d", sid, jobs[i].JID, jobs[i].Seq, len(jobs)-i)
+			}
+		}
+		if count != len(want) || !cmp.Equal(want, got) {
+			t.Errorf("spider %d lists %v of %d, want %v oldest first", sid, got, count, want)
 		}
 	}
 }

@@ -61,6 +61,25 @@ func DatabaseURL(t testing.TB) string {
 	return withDatabase(t, admin, name)
 }
 
+// EmptyDatabaseURL returns the URL of a new database without any table, for tests of the
+// migrations themselves. The database is dropped when the test ends.
+func EmptyDatabaseURL(t testing.TB) string {
+	t.Helper()
+	admin := lookup(t, "DATABASE_URL")
+	name := "test_empty_" + randomHex(8)
+	db := connect(t, admin)
+	defer db.Close()
+	if _, err := db.Exec("CREATE DATABASE ?", pg.Ident(name)); err != nil {
+		t.Fatalf("create empty test database: %v", err)
+	}
+	t.Cleanup(func() {
+		db := connect(t, admin)
+		defer db.Close()
+		_, _ = db.Exec("DROP DATABASE IF EXISTS ? WITH (FORCE)", pg.Ident(name))
+	})
+	return withDatabase(t, admin, name)
+}
+
 // Store opens a store on a fresh database and closes it when the test ends.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
