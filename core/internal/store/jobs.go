@@ -42,6 +42,7 @@ func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 	if j.ProxyUsageData == nil {
 		j.ProxyUsageData = map[string]any{}
 	}
+
 	args, err := json.Marshal(j.Args)
 	if err != nil {
 		return fmt.Errorf("encode job args: %w", err)
@@ -50,12 +51,15 @@ func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 	if err != nil {
 		return fmt.Errorf("encode job proxy usage: %w", err)
 	}
+
+	// The env vars go in as three parallel arrays, unnested in their order.
 	names := make([]string, len(j.EnvVars))
 	values := make([]string, len(j.EnvVars))
 	masked := make([]bool, len(j.EnvVars))
 	for i, v := range j.EnvVars {
 		names[i], values[i], masked[i] = v.Name, v.Value, v.Masked
 	}
+
 	var created *time.Time
 	if !j.Created.IsZero() {
 		created = &j.Created
@@ -68,6 +72,7 @@ func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 			actor = &act.UserID
 		}
 	}
+
 	var row struct {
 		EVIDs []int64 `pg:"new_evids,array"`
 		Job
@@ -104,6 +109,7 @@ func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 	if len(row.EVIDs) != len(j.EnvVars) {
 		return fmt.Errorf("create job: %d environment variables written, want %d", len(row.EVIDs), len(j.EnvVars))
 	}
+
 	spiderName, vars := j.SpiderName, j.EnvVars
 	*j = row.Job
 	j.SpiderName, j.EnvVars = spiderName, vars
@@ -156,12 +162,12 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
 		Job
 	}
-	// The count's subquery names the spider by the parameter, not by s.sid, so that Postgres
-	// runs it once rather than once per listed job.
 	const envVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
 		ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 	var err error
 	if f == (JobFilter{}) {
+		// The count's subquery names the spider by the parameter, not by s.sid, so that
+		// Postgres runs it once rather than once per listed job.
 		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
 			FROM (SELECT s.sid, s.name, (SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = ?) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
