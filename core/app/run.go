@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/core/internal/config"
+	"github.com/estela-go/estela-go/core/internal/store"
 )
 
 // Run loads the configuration at configPath and runs one command of estela-server: all, api,
@@ -29,6 +30,9 @@ func Run(ctx context.Context, command, configPath string, log hclog.Logger) erro
 	if err != nil {
 		return err
 	}
+	if command == "migrate" {
+		return Migrate(ctx, cfg, log)
+	}
 	a, err := Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -46,6 +50,22 @@ func Run(ctx context.Context, command, configPath string, log hclog.Logger) erro
 		}
 		return a.RunAPI(ctx)
 	}
+	return nil
+}
+
+// Migrate applies the database migrations and returns. It needs neither Redis nor the plugins,
+// so it can run before they are set up, as a deploy's first step.
+func Migrate(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("database migrated", "applied", applied)
 	return nil
 }
 
