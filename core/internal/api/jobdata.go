@@ -45,7 +45,7 @@ func (s *Server) jobData(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	page, err := readPage(r, 50, 100)
+	page, err := readBoundedPage(r, 50, 100)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/estela-go/estela-go/core/internal/store"
@@ -38,6 +39,18 @@ func TestJobLogFiltersAndDelete(t *testing.T) {
 		if r.status != http.StatusOK || r.body["count"] != tt.count {
 			t.Errorf("logs%s: %d, count %v, want %v: %s", tt.query, r.status, r.body["count"], tt.count, r.raw)
 		}
+	}
+
+	// As in estela, job data takes page sizes of 1 to 100 and rejects others.
+	for _, size := range []string{"0", "101", "abc"} {
+		r := f.get("viewer", f.jobURL(j)+"/data?type=logs&page_size="+size)
+		expectField(t, r, "page_size", "data page size "+size)
+		if !strings.Contains(r.raw, "between 1 and 100") {
+			t.Errorf("data page size %s: %s, want the range named", size, r.raw)
+		}
+	}
+	if r := f.get("viewer", f.jobURL(j)+"/data?type=logs&page_size=100"); r.status != http.StatusOK {
+		t.Errorf("data page size 100: %d %s, want 200", r.status, r.raw)
 	}
 
 	del := f.jobURL(j) + "/data/delete?type=logs"

@@ -17,6 +17,15 @@ type pageParams struct {
 // readPage reads page (from 1) and page_size (1..max, defaulting to def) from the query.
 // Larger sizes are clamped to max, as DRF does; malformed values give 400 naming the field.
 func readPage(r *http.Request, def, max int) (pageParams, error) {
+	return readPageParams(r, def, max, true)
+}
+
+// readBoundedPage is readPage for the routes where estela rejects a size over max with a 400.
+func readBoundedPage(r *http.Request, def, max int) (pageParams, error) {
+	return readPageParams(r, def, max, false)
+}
+
+func readPageParams(r *http.Request, def, max int, clamp bool) (pageParams, error) {
 	p := pageParams{page: 1, size: def}
 	q := r.URL.Query()
 	if raw := q.Get("page"); raw != "" {
@@ -28,8 +37,11 @@ func readPage(r *http.Request, def, max int) (pageParams, error) {
 	}
 	if raw := q.Get("page_size"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
+		switch {
+		case clamp && (err != nil || n < 1):
 			return p, errField("page_size", fmt.Sprintf("A page size must be a positive integer; sizes over %d give pages of %d.", max, max))
+		case !clamp && (err != nil || n < 1 || n > max):
+			return p, errField("page_size", fmt.Sprintf("A page size must be an integer between 1 and %d.", max))
 		}
 		p.size = min(n, max)
 	}
