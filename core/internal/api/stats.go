@@ -429,9 +429,9 @@ type statsJobDTO struct {
 	DataExpiryDays            *int           `json:"data_expiry_days"`
 	DataStatus                string         `json:"data_status"`
 	DatabaseInsertionProgress float64        `json:"database_insertion_progress"`
-	StorageSize               int64          `json:"storage_size"`
+	StorageSize               int64          `json:"storage_size" doc:"about how many bytes of JSON the job's stored items, requests and logs take"`
 	ResourceTier              string         `json:"resource_tier"`
-	PeakMemory                *int64         `json:"peak_memory"`
+	PeakMemory                *int64         `json:"peak_memory" doc:"peak memory in bytes from the job's final stats; null until they arrive"`
 	ErrorReason               string         `json:"error_reason"`
 	ProxyUsageData            map[string]any `json:"proxy_usage_data"`
 	Stats                     jobStatsDTO    `json:"stats"`
