@@ -316,6 +316,9 @@ func TestCreateJob(t *testing.T) {
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"data_status": "PENDING", "data_expiry_days": 0}), "data_expiry_days", "zero expiry")
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"args": []any{map[string]any{"name": 1}}}), "args", "bad arg")
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"cronjob": 999}), "cronjob", "unknown cron job")
+	if r := f.json("developer", http.MethodPost, jobs, map[string]any{"cronjob": 0}); !strings.Contains(r.raw, "greater than or equal to 1.") {
+		t.Errorf("cron job 0: %d %s, want the lower bound alone", r.status, r.raw)
+	}
 	twice := []any{map[string]any{"name": "MODE", "value": "a"}, map[string]any{"name": "MODE", "value": "b"}}
 	expectField(t, f.json("developer", http.MethodPost, jobs, map[string]any{"env_vars": twice}), "env_vars", "variable given twice")
 	nul := []any{map[string]any{"name": "MODE", "value": "a\x00b"}}

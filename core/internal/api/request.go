@@ -195,7 +195,15 @@ func (f *fields) integer(name string, min, max int64) (int64, bool) {
 		return 0, false
 	}
 	if n < min || n > max {
-		f.fail(name, fmt.Sprintf("Ensure this value is between %d and %d.", min, max))
+		// bind uses ±1<<62 for a bound its field does not set; such a bound is not named.
+		switch {
+		case max >= 1<<62:
+			f.fail(name, fmt.Sprintf("Ensure this value is greater than or equal to %d.", min))
+		case min <= -1<<62:
+			f.fail(name, fmt.Sprintf("Ensure this value is less than or equal to %d.", max))
+		default:
+			f.fail(name, fmt.Sprintf("Ensure this value is between %d and %d.", min, max))
+		}
 		return 0, false
 	}
 	return n, true
