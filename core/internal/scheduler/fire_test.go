@@ -272,9 +272,13 @@ func TestFireUsesCurrentValues(t *testing.T) {
 	if diff := cmp.Diff([]string{"MODE=fast masked=true", "REGION=eu masked=false"}, pairs); diff != "" {
 		t.Errorf("job env vars (-want +got):\n%s", diff)
 	}
-	collection, err := w.st.SharedCollection(ctx, j.JID)
-	if want := fmt.Sprintf("scj%d.%d.%s", c.CJID, c.SpiderID, w.project.PID); err != nil || collection != want {
-		t.Errorf("shared collection = %q, %v; want %q", collection, err, want)
+	// The worker reads the shared collection when it claims the job for launch.
+	launch, err := w.st.ClaimJobForLaunch(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("scj%d.%d.%s", c.CJID, c.SpiderID, w.project.PID); launch.SharedCollection != want {
+		t.Errorf("shared collection = %q, want %q", launch.SharedCollection, want)
 	}
 }
 

@@ -328,15 +328,6 @@ func insertCronRuns(ctx context.Context, tx *pg.Tx, cjids []int64) ([]CronRun, e
 	return runs, nil
 }
 
-// SharedCollection returns the collection key "scj<cjid>.<sid>.<pid>" that a job of a cron job
-// with unique_collection shares with the other runs, or ErrNotFound for a job that keeps its
-// data under its own key.
-func (s *Store) SharedCollection(ctx context.Context, jid int64) (string, error) {
-	var collection string
-	_, err := s.db.QueryOneContext(ctx, pg.Scan(&collection), "SELECT collection FROM job_collections WHERE job_id = ?", jid)
-	return collection, mapError("load shared collection", err)
-}
-
 // FiredCronJobs is what one FireDueCronJobs call did.
 type FiredCronJobs struct {
 	// Claimed counts the due cron jobs whose run this call claimed, with or without a job.
