@@ -166,10 +166,10 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 	var err error
 	if f == (JobFilter{}) {
-		// The count's subquery names the spider by the parameter, not by s.sid, so that
+		// The count takes the spider from the parameter, not from s.sid, so that
 		// Postgres runs it once rather than once per listed job.
 		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
-			FROM (SELECT s.sid, s.name, (SELECT coalesce(max(seq), 0) FROM jobs WHERE spider_id = ?) AS total
+			FROM (SELECT s.sid, s.name, spider_job_count(?) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
 			LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
 				ORDER BY seq DESC LIMIT ?) j ON true

@@ -408,3 +408,62 @@ func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// Numbering a job reads one entry of the spider's job number index, even when the statistics
+// show no jobs for the spider. A plan that aggregated the spider's entries read every earlier
+// job for each new one, so a large insert into a new spider took quadratic time.
+func TestJobNumberingWithStaleStatistics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts, err := pg.ParseURL(testenv.DatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pg.Connect(opts)
+	defer db.Close()
+	// One connection, so that its statistics can be flushed before they are read.
+	conn := db.Conn()
+	defer conn.Close()
+
+	const pid = "11111111-1111-4111-8111-111111111111"
+	if _, err := conn.ExecContext(ctx, `ALTER TABLE jobs SET (autovacuum_enabled = false);
+		INSERT INTO projects (pid, name) VALUES (?, 'shop');
+		INSERT INTO spiders (project_id, name) VALUES (?, 'quotes'), (?, 'books');
+		INSERT INTO jobs (project_id, spider_id, status) SELECT ?, 1, 'COMPLETED' FROM generate_series(1, 2000);
+		ANALYZE jobs`, pid, pid, pid, pid); err != nil {
+		t.Fatal(err)
+	}
+	entriesRead := func() int64 {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if _, err := conn.QueryOneContext(ctx, pg.Scan(&n), `SELECT pg_stat_clear_snapshot();
+			SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'jobs_spider_seq_idx'`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	const n = 3000
+	before := entriesRead()
+	if _, err := conn.ExecContext(ctx, `INSERT INTO jobs (project_id, spider_id, status)
+		SELECT ?, 2, 'COMPLETED' FROM generate_series(1, ?)`, pid, n); err != nil {
+		t.Fatal(err)
+	}
+	if read := entriesRead() - before; read > 2*n {
+		t.Errorf("inserting %d jobs into a new spider read %d entries of its job number index, want at most %d", n, read, 2*n)
+	}
+	var count, distinct int64
+	if _, err := conn.QueryOneContext(ctx, pg.Scan(&count, &distinct),
+		"SELECT spider_job_count(2), count(DISTINCT seq) FROM jobs WHERE spider_id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if count != n {
+		t.Errorf("spider_job_count(2) = %d, want %d", count, n)
+	}
+	if distinct != n {
+		t.Errorf("spider 2 has %d distinct job numbers, want %d", distinct, n)
+	}
+}
