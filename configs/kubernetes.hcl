@@ -19,6 +19,13 @@ api_host = "http://estela-api.estela.svc.cluster.local:8000"
 # database_url = "postgres://estela:change-me@postgres.example.internal:5432/estela?sslmode=require"
 # redis_url    = "redis://:change-me@redis.example.internal:6379/0"
 
+# Postgres connections of each api and worker process for statements and transactions. Requests
+# beyond it wait for a connection in order, which keeps latency steadier than letting them share
+# Postgres's cores. Each process also opens up to 16 connections for downloads, so Postgres's
+# max_connections must cover (database_pool_size + 16) times the number of processes. Default 0:
+# twice the CPU cores the process may use, and at least 4.
+database_pool_size = 0
+
 # Prefix of every Redis key (queue and live stats), so that several installations can share
 # one Redis. Default "estela".
 redis_namespace = "estela"

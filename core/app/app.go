@@ -58,7 +58,7 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger) (*App, erro
 }
 
 func (a *App) openStores(ctx context.Context) error {
-	st, err := store.Open(ctx, a.cfg.DatabaseURL)
+	st, err := store.Open(ctx, a.cfg.DatabaseURL, store.Options{PoolSize: a.cfg.DatabasePoolSize})
 	if err != nil {
 		return err
 	}

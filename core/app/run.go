@@ -56,7 +56,7 @@ func Run(ctx context.Context, command, configPath string, log hclog.Logger) erro
 // Migrate applies the database migrations and returns. It needs neither Redis nor the plugins,
 // so it can run before they are set up, as a deploy's first step.
 func Migrate(ctx context.Context, cfg *config.Config, log hclog.Logger) error {
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{PoolSize: cfg.DatabasePoolSize})
 	if err != nil {
 		return err
 	}

@@ -54,8 +54,8 @@ const (
 	listSpider = "beta"
 )
 
-func startPlatform(ctx context.Context, opts Options) (p *platform, err error) {
-	p = &platform{opts: opts, log: opts.Log, namespace: "estela-bench-" + randomHex(4)}
+func startPlatform(ctx context.Context, opts Options) (_ *platform, err error) {
+	p := &platform{opts: opts, log: opts.Log, namespace: "estela-bench-" + randomHex(4)}
 	defer func() {
 		if err != nil {
 			p.close()
@@ -150,7 +150,7 @@ func (p *platform) openDatabase(ctx context.Context) error {
 			return err
 		}
 	}
-	st, err := store.Open(ctx, p.dbURL)
+	st, err := store.Open(ctx, p.dbURL, store.Options{})
 	if err != nil {
 		return err
 	}

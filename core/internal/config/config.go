@@ -19,11 +19,14 @@ type Config struct {
 	// Listen is the address of the HTTP API.
 	Listen string `hcl:"listen,optional"`
 	// APIHost is the base URL that jobs use to call the API back.
-	APIHost        string   `hcl:"api_host,optional"`
-	DatabaseURL    string   `hcl:"database_url,optional"`
-	RedisURL       string   `hcl:"redis_url,optional"`
-	RedisNamespace string   `hcl:"redis_namespace,optional"`
-	PluginDirs     []string `hcl:"plugin_dirs,optional"`
+	APIHost     string `hcl:"api_host,optional"`
+	DatabaseURL string `hcl:"database_url,optional"`
+	// DatabasePoolSize is the number of Postgres connections of each process for statements
+	// and transactions, besides 16 for downloads. Zero means twice the CPU cores, at least 4.
+	DatabasePoolSize int      `hcl:"database_pool_size,optional"`
+	RedisURL         string   `hcl:"redis_url,optional"`
+	RedisNamespace   string   `hcl:"redis_namespace,optional"`
+	PluginDirs       []string `hcl:"plugin_dirs,optional"`
 	// CORSOrigins lists the origins allowed to call the API from a browser.
 	CORSOrigins []string `hcl:"cors_origins,optional"`
 	// MaxUploadBytes caps the size of an uploaded project archive.
@@ -198,6 +201,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.DatabaseURL == "":
 		return fmt.Errorf("config: database_url is missing; set it in the file or DATABASE_URL")
+	case c.DatabasePoolSize < 0:
+		return fmt.Errorf("config: database_pool_size is %d; set 1 or more, or 0 for twice the CPU cores", c.DatabasePoolSize)
 	case c.RedisURL == "":
 		return fmt.Errorf("config: redis_url is missing; set it in the file or REDIS_URL")
 	case c.Engine == nil:

@@ -23,7 +23,7 @@ func TestJobMissingFromQueueRuns(t *testing.T) {
 	p := startPlatform(t)
 	pid, spiders := deployedProject(t, p)
 
-	st, err := store.Open(context.Background(), p.dbURL)
+	st, err := store.Open(context.Background(), p.dbURL, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

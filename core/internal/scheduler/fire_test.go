@@ -68,7 +68,7 @@ func newWorld(t *testing.T, spiders ...string) *world {
 // open returns a store with its own connection pool, as a second worker process has.
 func (w *world) open() *store.Store {
 	w.t.Helper()
-	st, err := store.Open(context.Background(), w.url)
+	st, err := store.Open(context.Background(), w.url, store.Options{})
 	if err != nil {
 		w.t.Fatal(err)
 	}

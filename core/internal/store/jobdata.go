@@ -301,7 +301,7 @@ func (s *Store) ExportJobData(ctx context.Context, jobID int64, kind DataKind, w
 	uw := &copyUnescaper{w: bufio.NewWriterSize(w, 64<<10)}
 	// COPY takes no parameters; the ids are integers formatted here.
 	query := fmt.Sprintf("COPY (SELECT data FROM job_data WHERE job_id IN (%s) AND kind = %d ORDER BY id) TO STDOUT", strings.Join(ids, ","), kind)
-	if _, err := s.db.WithContext(ctx).CopyTo(uw, query); err != nil {
+	if _, err := s.exports.WithContext(ctx).CopyTo(uw, query); err != nil {
 		return mapError("export job data", err)
 	}
 	return uw.w.Flush()

@@ -149,6 +149,20 @@ type JobFilter struct {
 	Tag       string
 }
 
+// listEnvVars is the column of ListJobs with a listed job's environment variables.
+const listEnvVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
+	ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
+
+// listJobsQuery reads a page of a spider's jobs without a filter. The count takes the spider
+// from the parameter, not from s.sid, so that Postgres computes it once rather than once per
+// listed job.
+var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+
+	listEnvVars+` FROM (SELECT s.sid, s.name, spider_job_count(?) AS total
+		FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
+	LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
+		ORDER BY seq DESC LIMIT ?) j ON true
+	ORDER BY j.seq DESC`)
+
 // ListJobs returns one page of the jobs of a live spider of a project, newest first, with
 // their environment variables, and the number of jobs that match the filter. It returns
 // ErrNotFound when the project has no such live spider. One statement reads it all.
@@ -162,18 +176,9 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
 		Job
 	}
-	const envVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
-		ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 	var err error
 	if f == (JobFilter{}) {
-		// The count takes the spider from the parameter, not from s.sid, so that
-		// Postgres runs it once rather than once per listed job.
-		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
-			FROM (SELECT s.sid, s.name, spider_job_count(?) AS total
-				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
-			LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
-				ORDER BY seq DESC LIMIT ?) j ON true
-			ORDER BY j.seq DESC`, sid, sid, pid, page.Offset, page.Limit)
+		_, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, sid, sid, pid, page.Offset, page.Limit)
 	} else {
 		where := "j.spider_id = ?"
 		params := []any{sid}
@@ -191,7 +196,7 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		}
 		all := append(append(append([]any{}, params...), sid, pid), params...)
 		all = append(all, page.Offset, page.Limit)
-		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+envVars+`
+		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+listEnvVars+`
 			FROM (SELECT s.sid, s.name, (SELECT count(*) FROM jobs j WHERE `+where+`) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
 			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`

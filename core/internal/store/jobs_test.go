@@ -379,7 +379,7 @@ func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := store.Open(ctx, url)
+	st, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

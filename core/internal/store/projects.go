@@ -256,6 +256,10 @@ func (s *Store) ListProjectJobs(ctx context.Context, pid string, page Page) ([]J
 	return jobs, count, mapError("list project jobs", err)
 }
 
+var projectAndRoleQuery = newPreparedQuery("estela_project_and_role", `SELECT p.*, m.role AS member_role
+	FROM projects p LEFT JOIN permissions m ON m.project_id = p.pid AND m.user_id = ?
+	WHERE p.pid = ? AND NOT p.deleted`)
+
 // ProjectAndRole loads a live project and the role a user holds on it ("" when none), in one
 // query: every project route asks for both.
 func (s *Store) ProjectAndRole(ctx context.Context, pid string, userID int64) (*Project, string, error) {
@@ -263,9 +267,7 @@ func (s *Store) ProjectAndRole(ctx context.Context, pid string, userID int64) (*
 		Role *string `pg:"member_role"`
 		Project
 	}
-	_, err := s.db.QueryOneContext(ctx, &row, `SELECT p.*, m.role AS member_role FROM projects p
-		LEFT JOIN permissions m ON m.project_id = p.pid AND m.user_id = ?
-		WHERE p.pid = ? AND NOT p.deleted`, userID, pid)
+	_, err := s.queryPrepared(ctx, &row, true, projectAndRoleQuery, userID, pid)
 	if err != nil {
 		return nil, "", mapError("load project", err)
 	}

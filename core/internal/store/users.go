@@ -93,6 +93,9 @@ func (s *Store) createToken(ctx context.Context, db pg.DBI, column string, owner
 	return key, nil
 }
 
+var authenticateQuery = newPreparedQuery("estela_authenticate", `SELECT t.job_id AS token_job_id,
+	t.deploy_id AS token_deploy_id, u.* FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.key_hash = ?`)
+
 // Authenticate resolves a token key to the principal it acts for. Unknown keys and keys of
 // inactive users give ErrNotFound.
 func (s *Store) Authenticate(ctx context.Context, key string) (*Principal, error) {
@@ -102,8 +105,7 @@ func (s *Store) Authenticate(ctx context.Context, key string) (*Principal, error
 		DeployID *int64 `pg:"token_deploy_id"`
 		User
 	}
-	_, err := s.db.QueryOneContext(ctx, &row, `SELECT t.job_id AS token_job_id, t.deploy_id AS token_deploy_id, u.*
-		FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.key_hash = ?`, hashKey(key))
+	_, err := s.queryPrepared(ctx, &row, true, authenticateQuery, hashKey(key))
 	if err != nil {
 		return nil, mapError("authenticate", err)
 	}

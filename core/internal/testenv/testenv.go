@@ -83,7 +83,7 @@ func EmptyDatabaseURL(t testing.TB) string {
 // Store opens a store on a fresh database and closes it when the test ends.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), DatabaseURL(t))
+	st, err := store.Open(context.Background(), DatabaseURL(t), store.Options{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -146,7 +146,7 @@ func ensureTemplate(ctx context.Context, admin string) (string, error) {
 		return "", fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
 	u.Path = "/" + building
-	st, err := store.Open(ctx, u.String())
+	st, err := store.Open(ctx, u.String(), store.Options{})
 	if err != nil {
 		return "", err
 	}
