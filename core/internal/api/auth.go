@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -82,12 +83,41 @@ func (s *Server) projectFor(r *http.Request, act action) (*store.Project, *store
 	if err != nil {
 		return nil, nil, err
 	}
-	if user.IsSuperuser || (user.IsStaff && act == actRead) {
-		return project, user, nil
-	}
-	best, member := roleAllows[role]
-	if !member || best < act {
+	if !allowed(user, role, act) {
 		return nil, nil, errForbidden
 	}
 	return project, user, nil
+}
+
+// spiderFor does what projectFor does and loads the spider sid of the project, with the same
+// query. A spider that does not exist or was deleted is not found, after the role check.
+func (s *Server) spiderFor(r *http.Request, act action, sid int64) (*store.Project, *store.User, *store.Spider, error) {
+	pid, err := pathPID(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	user, err := currentUser(r)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	project, role, spider, err := s.store.ProjectRoleAndSpider(r.Context(), pid, user.ID, sid)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !allowed(user, role, act) {
+		return nil, nil, nil, errForbidden
+	}
+	if spider == nil {
+		return nil, nil, nil, fmt.Errorf("load spider %d: %w", sid, store.ErrNotFound)
+	}
+	return project, user, spider, nil
+}
+
+// allowed reports whether a user with a role on a project may take an action there.
+func allowed(user *store.User, role string, act action) bool {
+	if user.IsSuperuser || (user.IsStaff && act == actRead) {
+		return true
+	}
+	best, member := roleAllows[role]
+	return member && best >= act
 }

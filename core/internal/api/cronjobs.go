@@ -267,11 +267,7 @@ func (s *Server) createCronJob(w http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	p, user, err := s.projectFor(r, actRun)
-	if err != nil {
-		return nil, err
-	}
-	spider, err := s.store.Spider(r.Context(), p.PID, sid)
+	p, user, spider, err := s.spiderFor(r, actRun, sid)
 	if err != nil {
 		return nil, err
 	}

@@ -37,12 +37,7 @@ func (s *Server) getSpider(_ http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, _, err := s.projectFor(r, actRead)
-	if err != nil {
-		return nil, err
-	}
-
-	spider, err := s.store.Spider(r.Context(), p.PID, sid)
+	_, _, spider, err := s.spiderFor(r, actRead, sid)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,29 @@ type JobActivity struct {
 	Before, After string
 }
 
+// createJobQuery writes a job, its environment variables, its activity and the activity's
+// notifications in one statement.
+var createJobQuery = newPreparedQuery("estela_create_job", `WITH job AS (
+	INSERT INTO jobs (project_id, spider_id, cronjob_id, status, data_status, data_expiry_days,
+		resource_tier, args, tags, proxy_usage_data, created)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, coalesce(?::timestamptz, now()))
+	RETURNING *),
+vars AS (
+	INSERT INTO env_vars (job_id, name, value, masked)
+	SELECT job.jid, v.name, v.value, v.masked
+	FROM job, unnest(?::text[], ?::text[], ?::boolean[]) WITH ORDINALITY AS v (name, value, masked, i)
+	ORDER BY v.i
+	RETURNING evid),
+act AS (
+	INSERT INTO activities (user_id, project_id, description)
+	SELECT ?::bigint, job.project_id, ?::text || job.jid || ?::text FROM job WHERE ?::boolean
+	RETURNING aid),
+note AS (
+	INSERT INTO notifications (activity_id, user_id)
+	SELECT act.aid, p.user_id FROM act, permissions p
+	WHERE p.project_id = ? AND p.user_id IS DISTINCT FROM ?::bigint ORDER BY p.id)
+SELECT job.*, (SELECT coalesce(array_agg(evid ORDER BY evid), '{}') FROM vars) AS new_evids FROM job`)
+
 // CreateJobWithActivity inserts a job as CreateJob does and records an activity for it, with
 // a notification for every other member of the project, in the same statement.
 func (s *Store) CreateJobWithActivity(ctx context.Context, j *Job, act JobActivity) error {
@@ -77,27 +100,7 @@ func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 		EVIDs []int64 `pg:"new_evids,array"`
 		Job
 	}
-	_, err = s.db.QueryOneContext(ctx, &row, `
-		WITH job AS (
-			INSERT INTO jobs (project_id, spider_id, cronjob_id, status, data_status, data_expiry_days,
-				resource_tier, args, tags, proxy_usage_data, created)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, coalesce(?::timestamptz, now()))
-			RETURNING *),
-		vars AS (
-			INSERT INTO env_vars (job_id, name, value, masked)
-			SELECT job.jid, v.name, v.value, v.masked
-			FROM job, unnest(?::text[], ?::text[], ?::boolean[]) WITH ORDINALITY AS v (name, value, masked, i)
-			ORDER BY v.i
-			RETURNING evid),
-		act AS (
-			INSERT INTO activities (user_id, project_id, description)
-			SELECT ?, job.project_id, ? || job.jid || ? FROM job WHERE ?
-			RETURNING aid),
-		note AS (
-			INSERT INTO notifications (activity_id, user_id)
-			SELECT act.aid, p.user_id FROM act, permissions p
-			WHERE p.project_id = ? AND p.user_id IS DISTINCT FROM ? ORDER BY p.id)
-		SELECT job.*, (SELECT coalesce(array_agg(evid ORDER BY evid), '{}') FROM vars) AS new_evids FROM job`,
+	_, err = s.queryPrepared(ctx, &row, true, createJobQuery,
 		j.ProjectID, j.SpiderID, j.CronjobID, j.Status, j.DataStatus, j.DataExpiryDays,
 		j.ResourceTier, string(args), pg.Array(j.Tags), string(proxyUsage), created,
 		pg.Array(names), pg.Array(values), pg.Array(masked),
@@ -427,6 +430,25 @@ type LaunchEnvVar struct {
 	Value string `json:"value"`
 }
 
+// claimJobForLaunchQuery claims a queued job and reads what its launch needs.
+var claimJobForLaunchQuery = newPreparedQuery("estela_claim_job_for_launch", `WITH d AS (
+	SELECT d.did, d.artifact_ref FROM deploys d
+	JOIN deploy_spiders ds ON ds.deploy_id = d.did
+	JOIN jobs q ON q.spider_id = ds.spider_id
+	WHERE q.jid = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1),
+claimed AS (
+	UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(),
+		dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce((SELECT did FROM d), j.deploy_id)
+	FROM spiders s WHERE j.jid = ? AND j.status = ? AND s.sid = j.spider_id
+	RETURNING j.*, s.name AS spider_name),
+token AS (
+	INSERT INTO tokens (key_hash, job_id) SELECT ?, jid FROM claimed)
+SELECT claimed.*, (SELECT artifact_ref FROM d) AS launch_artifact,
+	(SELECT coalesce(json_agg(json_build_object('name', e.name, 'value', e.value) ORDER BY e.evid), '[]')
+		FROM env_vars e WHERE e.job_id = claimed.jid) AS launch_env_vars,
+	(SELECT collection FROM job_collections WHERE job_id = claimed.jid) AS launch_collection
+FROM claimed`)
+
 // ClaimJobForLaunch moves an IN_QUEUE job to WAITING, counts the attempt, records the newest
 // successful deploy that contains its spider and creates a job token, all in one statement,
 // and returns what the launch needs. It returns ErrConflict when the job is not queued, so only
@@ -442,24 +464,7 @@ func (s *Store) ClaimJobForLaunch(ctx context.Context, jid int64) (*Launch, erro
 		Collection *string        `pg:"launch_collection"`
 		Job
 	}
-	_, err = s.db.QueryOneContext(ctx, &row, `
-		WITH d AS (
-			SELECT d.did, d.artifact_ref FROM deploys d
-			JOIN deploy_spiders ds ON ds.deploy_id = d.did
-			JOIN jobs q ON q.spider_id = ds.spider_id
-			WHERE q.jid = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1),
-		claimed AS (
-			UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(),
-				dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce((SELECT did FROM d), j.deploy_id)
-			FROM spiders s WHERE j.jid = ? AND j.status = ? AND s.sid = j.spider_id
-			RETURNING j.*, s.name AS spider_name),
-		token AS (
-			INSERT INTO tokens (key_hash, job_id) SELECT ?, jid FROM claimed)
-		SELECT claimed.*, (SELECT artifact_ref FROM d) AS launch_artifact,
-			(SELECT coalesce(json_agg(json_build_object('name', e.name, 'value', e.value) ORDER BY e.evid), '[]')
-				FROM env_vars e WHERE e.job_id = claimed.jid) AS launch_env_vars,
-			(SELECT collection FROM job_collections WHERE job_id = claimed.jid) AS launch_collection
-		FROM claimed`,
+	_, err = s.queryPrepared(ctx, &row, true, claimJobForLaunchQuery,
 		jid, DeploySuccess, JobWaiting, jid, JobInQueue, hashKey(key))
 	if err == pg.ErrNoRows {
 		return nil, fmt.Errorf("claim job %d: not queued: %w", jid, ErrConflict)

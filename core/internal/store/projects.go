@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/go-pg/pg/v10"
 )
@@ -273,6 +274,39 @@ func (s *Store) ProjectAndRole(ctx context.Context, pid string, userID int64) (*
 	}
 	p := row.Project
 	return &p, orEmpty(row.Role), nil
+}
+
+var projectRoleAndSpiderQuery = newPreparedQuery("estela_project_role_and_spider", `SELECT p.*,
+	m.role AS member_role, sp.sid AS spider_sid, sp.name AS spider_name, sp.data_status AS spider_data_status,
+	sp.data_expiry_days AS spider_data_expiry_days, sp.created AS spider_created
+	FROM projects p LEFT JOIN permissions m ON m.project_id = p.pid AND m.user_id = ?
+	LEFT JOIN spiders sp ON sp.project_id = p.pid AND sp.sid = ? AND NOT sp.deleted
+	WHERE p.pid = ? AND NOT p.deleted`)
+
+// ProjectRoleAndSpider loads what ProjectAndRole does and a live spider of the project, in one
+// query for the routes of one spider. The spider is nil when the project has no such live
+// spider.
+func (s *Store) ProjectRoleAndSpider(ctx context.Context, pid string, userID, sid int64) (*Project, string, *Spider, error) {
+	var row struct {
+		Role           *string    `pg:"member_role"`
+		SID            *int64     `pg:"spider_sid"`
+		Name           string     `pg:"spider_name"`
+		DataStatus     string     `pg:"spider_data_status"`
+		DataExpiryDays int        `pg:"spider_data_expiry_days"`
+		Created        *time.Time `pg:"spider_created"`
+		Project
+	}
+	_, err := s.queryPrepared(ctx, &row, true, projectRoleAndSpiderQuery, userID, sid, pid)
+	if err != nil {
+		return nil, "", nil, mapError("load project", err)
+	}
+	p := row.Project
+	if row.SID == nil {
+		return &p, orEmpty(row.Role), nil, nil
+	}
+	sp := &Spider{SID: *row.SID, ProjectID: p.PID, Name: row.Name, DataStatus: row.DataStatus,
+		DataExpiryDays: row.DataExpiryDays, Created: *row.Created}
+	return &p, orEmpty(row.Role), sp, nil
 }
 
 func orEmpty(s *string) string {
