@@ -69,13 +69,13 @@ const (
 )
 
 // queryPrepared runs q with params on one connection of the pool, preparing it there first when
-// needed, and scans the rows into model as QueryContext does. With one set, it expects exactly
-// one row, as QueryOneContext does.
-func (s *Store) queryPrepared(ctx context.Context, model any, one bool, q *preparedQuery, params ...any) (pg.Result, error) {
+// needed, and scans the rows into model as QueryContext does. With expectOne set, it expects
+// exactly one row, as QueryOneContext does.
+func (s *Store) queryPrepared(ctx context.Context, model any, expectOne bool, q *preparedQuery, params ...any) (pg.Result, error) {
 	conn := s.db.Conn()
 	defer conn.Close()
 	run := func(query string) (pg.Result, error) {
-		if one {
+		if expectOne {
 			return conn.QueryOneContext(ctx, model, query, params...)
 		}
 		return conn.QueryContext(ctx, model, query, params...)

@@ -30,8 +30,8 @@ func TestPreparedStatementText(t *testing.T) {
 	}
 }
 
-// preparedHere is a query whose answer says whether it ran as a prepared statement: only then
-// does its own session hold the statement.
+// preparedHere is a query whose result shows whether it ran as a prepared statement, because
+// only then does its session hold the statement.
 const preparedHere = `SELECT count(*) AS n FROM pg_prepared_statements WHERE name = 'estela_test_here' AND ? > 0`
 
 func TestPreparedQueryRunsPrepared(t *testing.T) {

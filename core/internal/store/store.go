@@ -35,7 +35,7 @@ type Options struct {
 	PoolSize int
 }
 
-// exportConnections is the number of downloads that stream at once; more wait for a connection.
+// exportConnections is the number of downloads that stream at once. More wait for a connection.
 const exportConnections = 16
 
 // DefaultPoolSize returns twice the number of CPU cores the process may use, and at least 4.
