@@ -7,6 +7,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +96,7 @@ func (q *Queue) EnqueueDispatch(jid int64) error {
 	if err != nil {
 		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
 	}
+	q.wake()
 	return nil
 }
 
@@ -105,6 +107,7 @@ func (q *Queue) RequeueDispatch(jid int64) error {
 	if err != nil {
 		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
 	}
+	q.wake()
 	return nil
 }
 
@@ -114,7 +117,110 @@ func (q *Queue) EnqueueBuild(did int64) error {
 	if err != nil {
 		return fmt.Errorf("enqueue build of deploy %d: %w", did, err)
 	}
+	q.wake()
 	return nil
+}
+
+// wakeChannel is the Redis channel on which an enqueue notifies the workers that a task waits.
+func (q *Queue) wakeChannel() string {
+	return q.namespace + ":wake"
+}
+
+// wake notifies the workers that a task waits. A failure is left unreported because the task
+// is queued, and an idle worker finds it at its next poll, at most 5 seconds later.
+func (q *Queue) wake() {
+	conn := q.pool.Get()
+	defer conn.Close()
+	_, _ = conn.Do("PUBLISH", q.wakeChannel(), "1")
+}
+
+// drainOnWake makes the pool's workers fetch at once whenever an enqueue publishes on the wake
+// channel. gocraft/work's idle workers poll Redis with a back-off that reaches 5 seconds after
+// about a second without tasks, so without this a job created after a quiet spell waited up to
+// 5 seconds for a worker. Wake-ups that come while a drain runs collapse into one. It returns
+// when ctx is done, without waiting for a drain in progress: gocraft's Stop ends the workers.
+func (q *Queue) drainOnWake(ctx context.Context, log hclog.Logger, drain func()) {
+	woken := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-woken:
+				drain()
+			}
+		}
+	}()
+	failures := 0
+	for ctx.Err() == nil {
+		err := q.listenForWakes(ctx, woken)
+		if ctx.Err() != nil {
+			return
+		}
+		failures++
+		if failures == 1 {
+			log.Warn("subscribe to new-task notifications failed, idle workers poll every 5 seconds until it works again", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Duration(failures)*time.Second, 10*time.Second)):
+		}
+	}
+}
+
+// listenForWakes subscribes to the wake channel and signals woken for each message until the
+// connection fails or ctx is done. A ping every 10 seconds keeps the connection's 30-second
+// read timeout from ending a quiet subscription. One goroutine writes (pings, and the
+// unsubscribe at the end) while this one reads, as redigo allows.
+func (q *Queue) listenForWakes(ctx context.Context, woken chan<- struct{}) error {
+	conn, err := q.pool.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	psc := redis.PubSubConn{Conn: conn}
+	defer psc.Close()
+	if err := psc.Subscribe(q.wakeChannel()); err != nil {
+		return err
+	}
+
+	// The writer ends before the connection is closed: the deferred calls run in reverse.
+	var writer sync.WaitGroup
+	defer writer.Wait()
+	done := make(chan struct{})
+	defer close(done)
+	writer.Go(func() {
+		ticker := time.NewTicker(10 * time.Second)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				_ = psc.Unsubscribe()
+				return
+			case <-ticker.C:
+				if psc.Ping("") != nil {
+					return
+				}
+			}
+		}
+	})
+
+	for {
+		switch v := psc.Receive().(type) {
+		case redis.Message:
+			select {
+			case woken <- struct{}{}:
+			default:
+			}
+		case redis.Subscription:
+			if v.Kind == "unsubscribe" && v.Count == 0 {
+				return ctx.Err()
+			}
+		case error:
+			return v
+		}
+	}
 }
 
 // WorkerOptions tune Run.
@@ -156,6 +262,7 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 		defer close(reconcileDone)
 		q.reconcileEvery(ctx, log, opts.ReconcileEvery, h.Reconcile)
 	}()
+	go q.drainOnWake(ctx, log, pool.Drain)
 	log.Info("worker started", "concurrency", opts.Concurrency, "namespace", q.namespace)
 	<-ctx.Done()
 	pool.Stop()

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/estela-go/estela-go/core/internal/testenv"
 )
 
@@ -44,5 +46,44 @@ func TestDialFailureWaits(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 500*time.Millisecond {
 		t.Errorf("three failed dials returned after %s, want at least the 600 ms of back-off", waited)
+	}
+}
+
+// An enqueue makes idle workers fetch at once instead of at their next poll.
+func TestEnqueueWakesWorkers(t *testing.T) {
+	t.Parallel()
+	pool := NewPool(testenv.RedisURL(t))
+	defer pool.Close()
+	q := New(pool, testenv.Namespace())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	drained := make(chan struct{}, 100)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		q.drainOnWake(ctx, hclog.NewNullLogger(), func() { drained <- struct{}{} })
+	}()
+
+	// The subscription starts in the background: enqueue until one drain has run.
+	deadline := time.After(30 * time.Second)
+	for done := false; !done; {
+		if err := q.EnqueueDispatch(1); err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+		select {
+		case <-drained:
+			done = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no drain within 30 s of enqueues")
+		}
+	}
+
+	cancel()
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		t.Fatal("drainOnWake still runs 30 s after its context ended")
 	}
 }
