@@ -20,7 +20,8 @@ cors_origins = []
 max_upload_bytes = 104857600
 
 worker {
-  # Jobs and deploys handled at once by this worker.
+  # Job launches and deploy preparations that this worker runs at once. It does not limit how
+  # many jobs run: the local engine starts every launched job as a process at once.
   concurrency = 16
   # Seconds between two comparisons of active jobs with the engine.
   reconcile_seconds = 10

@@ -202,7 +202,7 @@ func (c *Config) validate() error {
 	case c.DatabaseURL == "":
 		return fmt.Errorf("config: database_url is missing; set it in the file or DATABASE_URL")
 	case c.DatabasePoolSize < 0:
-		return fmt.Errorf("config: database_pool_size is %d; set 1 or more, or 0 for twice the CPU cores", c.DatabasePoolSize)
+		return fmt.Errorf("config: database_pool_size is %d; set 1 or more, or 0 for twice the CPU cores and at least 4", c.DatabasePoolSize)
 	case c.RedisURL == "":
 		return fmt.Errorf("config: redis_url is missing; set it in the file or REDIS_URL")
 	case c.Engine == nil:
