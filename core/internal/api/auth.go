@@ -71,11 +71,7 @@ var roleAllows = map[string]action{
 // Superusers may do anything and staff may read any project. A user without a role gets
 // 403; a missing or deleted project gives 404.
 func (s *Server) projectFor(r *http.Request, act action) (*store.Project, *store.User, error) {
-	pid, err := pathPID(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	user, err := currentUser(r)
+	pid, user, err := projectAndCaller(r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,11 +88,7 @@ func (s *Server) projectFor(r *http.Request, act action) (*store.Project, *store
 // spiderFor does what projectFor does and loads the spider sid of the project, with the same
 // query. A spider that does not exist or was deleted is not found, after the role check.
 func (s *Server) spiderFor(r *http.Request, act action, sid int64) (*store.Project, *store.User, *store.Spider, error) {
-	pid, err := pathPID(r)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	user, err := currentUser(r)
+	pid, user, err := projectAndCaller(r)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -111,6 +103,19 @@ func (s *Server) spiderFor(r *http.Request, act action, sid int64) (*store.Proje
 		return nil, nil, nil, fmt.Errorf("load spider %d: %w", sid, store.ErrNotFound)
 	}
 	return project, user, spider, nil
+}
+
+// projectAndCaller returns the project id of the path and the user who makes the request.
+func projectAndCaller(r *http.Request) (string, *store.User, error) {
+	pid, err := pathPID(r)
+	if err != nil {
+		return "", nil, err
+	}
+	user, err := currentUser(r)
+	if err != nil {
+		return "", nil, err
+	}
+	return pid, user, nil
 }
 
 // allowed reports whether a user with a role on a project may take an action there.
