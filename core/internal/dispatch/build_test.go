@@ -63,11 +63,17 @@ func newDeploy(t *testing.T, st *store.Store) *store.Deploy {
 
 func newService(t *testing.T, st *store.Store, eng engine.Engine, images dispatch.ImageSettings) *dispatch.Service {
 	t.Helper()
+	return newServiceWith(t, st, eng, dispatch.Settings{Images: images})
+}
+
+// newServiceWith makes a service with settings, whose API host and attempts the tests share.
+func newServiceWith(t *testing.T, st *store.Store, eng engine.Engine, settings dispatch.Settings) *dispatch.Service {
+	t.Helper()
 	pool := queue.NewPool(testenv.RedisURL(t))
 	t.Cleanup(func() { pool.Close() })
 	ns := testenv.Namespace()
-	return dispatch.New(st, eng, noRegistry{}, queue.New(pool, ns), livestats.NewReader(pool, ns+":"),
-		dispatch.Settings{APIHost: "http://api.example:8000", MaxDispatchAttempts: 3, Images: images}, hclog.NewNullLogger())
+	settings.APIHost, settings.MaxDispatchAttempts = "http://api.example:8000", 3
+	return dispatch.New(st, eng, noRegistry{}, queue.New(pool, ns), livestats.NewReader(pool, ns+":"), settings, hclog.NewNullLogger())
 }
 
 func TestBuildImageStartsOnce(t *testing.T) {

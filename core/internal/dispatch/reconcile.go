@@ -194,9 +194,10 @@ func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, acti
 		}
 		switch {
 		case !j.State.Final():
-			if known && status.Status == lifecycle.Stopped && time.Since(status.Changed) < 2*s.settings.StopGrace {
-				// The stop request is still in its grace period; a second stop would kill the
-				// job before it flushed its data.
+			if known && time.Since(status.Changed) < 2*s.settings.StopGrace {
+				// The job ended in Postgres a moment ago. Its process is still exiting after its
+				// last report, or flushing its data within a stop request's grace period, and a
+				// stop now would cut it short.
 				continue
 			}
 			s.log.Info("stopping engine job of an ended job", "name", j.Name)

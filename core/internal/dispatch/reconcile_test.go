@@ -65,7 +65,8 @@ func TestReconcileStopsAndCleansEngineJobs(t *testing.T) {
 		status(old, engine.JobSucceeded, time.Now().Add(-2*time.Hour)),
 		status(recent, engine.JobSucceeded, time.Now().Add(-time.Minute)),
 	}}
-	svc := newService(t, st, eng, dispatch.ImageSettings{})
+	// With a grace of a nanosecond, every ended job has had its time to exit.
+	svc := newServiceWith(t, st, eng, dispatch.Settings{StopGrace: time.Nanosecond})
 
 	if err := svc.Reconcile(ctx); err != nil {
 		t.Fatalf("reconcile: %v", err)
@@ -79,6 +80,31 @@ func TestReconcileStopsAndCleansEngineJobs(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{old.Name()}, eng.deleted); diff != "" {
 		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+}
+
+// A job that ended in Postgres a moment ago keeps its engine process until the stop grace has
+// passed twice, so that the process can exit by itself after its last report.
+func TestReconcileLetsEndedJobsExit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	endJob(t, st, j, store.JobCompleted)
+	eng := &listingEngine{jobs: []engine.JobStatus{{Name: j.Name(), State: engine.JobRunning,
+		Labels: map[string]string{dispatch.LabelJob: strconv.FormatInt(j.JID, 10)}}}}
+
+	if err := newServiceWith(t, st, eng, dispatch.Settings{StopGrace: time.Hour}).Reconcile(ctx); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if len(eng.stopped) != 0 {
+		t.Errorf("reconcile within the grace stopped %v, want nothing", eng.stopped)
+	}
+	if err := newServiceWith(t, st, eng, dispatch.Settings{StopGrace: time.Nanosecond}).Reconcile(ctx); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	if diff := cmp.Diff([]string{j.Name()}, eng.stopped); diff != "" {
+		t.Errorf("stopped after the grace (-want +got):\n%s", diff)
 	}
 }
 
