@@ -92,7 +92,7 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.Complete(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (in %s)", err, path)
 	}
 	return c, nil
 }

@@ -81,6 +81,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no database", `redis_url = "r"`, "database_url is missing"},
 		{"no engine", "database_url = \"d\"\nredis_url = \"r\"", "no engine block"},
 		{"negative pool size", "database_url = \"d\"\ndatabase_pool_size = -1", "database_pool_size is -1"},
+		{"invalid value names the file", "database_url = \"d\"\ndatabase_pool_size = -1", "estela.hcl)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
