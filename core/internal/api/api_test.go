@@ -23,7 +23,18 @@ import (
 	"github.com/estela-go/estela-go/core/internal/queue"
 	"github.com/estela-go/estela-go/core/internal/store"
 	"github.com/estela-go/estela-go/core/internal/testenv"
+	"github.com/estela-go/estela-go/sdk/engine"
 )
+
+// stoppingEngine is an engine that only accepts stop requests, which the API makes when a
+// user stops a job that reached the engine. The tests launch nothing.
+type stoppingEngine struct {
+	engine.Engine
+}
+
+func (stoppingEngine) StopJob(context.Context, *engine.StopJobRequest) (*engine.StopJobResponse, error) {
+	return &engine.StopJobResponse{}, nil
+}
 
 // fixture is an API server on a fresh database with users of every role on project P, a
 // second project Q of another owner, and spiders deployed in both.
@@ -46,8 +57,7 @@ func newFixture(t *testing.T) *fixture {
 	q := queue.New(pool, ns)
 	stats := livestats.NewReader(pool, ns+":")
 	log := hclog.NewNullLogger()
-	// Only jobs that never reached the engine are stopped here, so the service needs no engine.
-	d := dispatch.New(st, nil, nil, q, stats, dispatch.Settings{MaxDispatchAttempts: 3}, log)
+	d := dispatch.New(st, stoppingEngine{}, nil, q, stats, dispatch.Settings{MaxDispatchAttempts: 3}, log)
 	srv := api.New(st, q, d, nil, stats, api.Options{CORSOrigins: []string{"http://web.example"}, MaxIngestBytes: 64 << 10, MaxUploadBytes: 64 << 10}, log)
 	f := &fixture{t: t, st: st, tokens: map[string]string{}, srv: httptest.NewServer(srv.Handler())}
 	t.Cleanup(f.srv.Close)
@@ -356,6 +366,41 @@ func TestCreateJob(t *testing.T) {
 	}
 	if name := r.body["name"]; name != fmt.Sprintf("sj-%d-%s", jid, f.p) {
 		t.Errorf("job name %v, want sj-<jid>-<pid>", name)
+	}
+}
+
+// A job stopped by a user still records the counters of its last report, and stays STOPPED.
+func TestStoppedJobLastReport(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	j := f.job()
+	if _, err := f.st.ClaimJob(ctx, j.JID); err != nil {
+		t.Fatal(err)
+	}
+	jobToken, err := f.st.CreateJobToken(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tokens["job"] = jobToken
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"RUNNING"}}), http.StatusOK, "job reports RUNNING")
+	expectStatus(t, f.do("developer", http.MethodPut, f.jobURL(j)+"/stop", "", nil), http.StatusOK, "user stops the job")
+
+	r := f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}, "item_count": {"12"}, "request_count": {"3"}})
+	expectStatus(t, r, http.StatusOK, "stopped job reports COMPLETED")
+	if r.body["status"] != "STOPPED" {
+		t.Errorf("last report answered status %v, want STOPPED", r.body["status"])
+	}
+	got := f.get("viewer", f.jobURL(j))
+	if got.body["job_status"] != "STOPPED" {
+		t.Errorf("job status after the last report = %v, want STOPPED", got.body["job_status"])
+	}
+	if got.body["item_count"] != float64(12) {
+		t.Errorf("item_count after the last report = %v, want 12", got.body["item_count"])
+	}
+	r = f.form("developer", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}})
+	if r.status != http.StatusBadRequest || r.body["error"] != "Job is stopped" {
+		t.Errorf("user completes a stopped job: %d %s, want 400 Job is stopped", r.status, r.raw)
 	}
 }
 

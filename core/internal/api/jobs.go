@@ -270,6 +270,11 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) (any, error) 
 	if update.Status != nil && *update.Status == job.Status {
 		update.Status = nil
 	}
+	if update.Status != nil && actor == lifecycle.JobProcess && job.Status == lifecycle.Stopped && lifecycle.Terminal(*update.Status) {
+		// A stopped job's last report, sent as it shuts down: its counters include the data it
+		// sent after the stop, and the job stays STOPPED.
+		update.Status, update.ErrorReason = nil, nil
+	}
 	if update.Status != nil {
 		if err := lifecycle.Check(job.Status, *update.Status, actor); err != nil {
 			return nil, errMessage(http.StatusBadRequest, transitionMessage(err))

@@ -389,6 +389,15 @@ func TestStopRunningJob(t *testing.T) {
 	if !strings.Contains(string(bytesJoin(logs)), "shutting down gracefully") {
 		t.Errorf("stopped job logs lack the graceful shutdown line")
 	}
+	// The job's last report counts the items it sent after the stop, and the job stays STOPPED.
+	items := readAll(t, p, path+"/data?type=items&page_size=100")
+	waitFor(t, 30*time.Second, "the stopped job's last counters", func() bool {
+		p.get(path, &job)
+		return job.ItemCount == int64(len(items))
+	})
+	if job.JobStatus != "STOPPED" {
+		t.Errorf("job status after its last report = %s, want STOPPED", job.JobStatus)
+	}
 }
 
 func TestKilledJobEndsInError(t *testing.T) {
