@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -45,6 +46,8 @@ type fixture struct {
 	tokens           map[string]string // by username: owner, developer, viewer, outsider, admin
 	p, q             string            // project ids
 	pSpider, qSpider int64
+	// writeStats writes a job's live stats to Redis, as the job does while it runs.
+	writeStats func(j *store.Job, stats map[string]string)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -60,6 +63,17 @@ func newFixture(t *testing.T) *fixture {
 	d := dispatch.New(st, stoppingEngine{}, nil, q, stats, dispatch.Settings{MaxDispatchAttempts: 3}, log)
 	srv := api.New(st, q, d, nil, stats, api.Options{CORSOrigins: []string{"http://web.example"}, MaxIngestBytes: 64 << 10, MaxUploadBytes: 64 << 10}, log)
 	f := &fixture{t: t, st: st, tokens: map[string]string{}, srv: httptest.NewServer(srv.Handler())}
+	f.writeStats = func(j *store.Job, values map[string]string) {
+		conn := pool.Get()
+		defer conn.Close()
+		args := []any{stats.Key(j.Key())}
+		for k, v := range values {
+			args = append(args, k, v)
+		}
+		if _, err := conn.Do("HSET", args...); err != nil {
+			t.Fatalf("write live stats: %v", err)
+		}
+	}
 	t.Cleanup(f.srv.Close)
 
 	hash, err := password.Hash("pw-123456")
@@ -384,9 +398,23 @@ func TestStoppedJobLastReport(t *testing.T) {
 	}
 	f.tokens["job"] = jobToken
 	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"RUNNING"}}), http.StatusOK, "job reports RUNNING")
-	expectStatus(t, f.do("developer", http.MethodPut, f.jobURL(j)+"/stop", "", nil), http.StatusOK, "user stops the job")
+	f.writeStats(j, map[string]string{"item_scraped_count": "7"})
+	r := f.do("developer", http.MethodPut, f.jobURL(j)+"/stop", "", nil)
+	expectStatus(t, r, http.StatusOK, "user stops the job")
+	if r.body["item_count"] != float64(7) {
+		t.Errorf("stop answered item_count %v, want the live stats' 7", r.body["item_count"])
+	}
+	// The stop saves the live stats in the background: the last report must come after that,
+	// as it does from a real job, which gets the stop signal only then.
+	deadline := time.Now().Add(30 * time.Second)
+	for f.get("viewer", f.jobURL(j)).body["item_count"] != float64(7) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stop did not save the live stats within 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
-	r := f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}, "item_count": {"12"}, "request_count": {"3"}})
+	r = f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}, "item_count": {"12"}, "request_count": {"3"}})
 	expectStatus(t, r, http.StatusOK, "stopped job reports COMPLETED")
 	if r.body["status"] != "STOPPED" {
 		t.Errorf("last report answered status %v, want STOPPED", r.body["status"])

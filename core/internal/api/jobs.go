@@ -289,10 +289,12 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	s.afterStatusChange(r.Context(), updated, job.Status)
-	if updated.Status == lifecycle.Running {
+	// The live stats are read before afterStatusChange, whose stop of a running job saves and
+	// then deletes them.
+	if updated.Status == lifecycle.Running || (updated.Status == lifecycle.Stopped && job.Status == lifecycle.Running) {
 		s.overlayLiveStats(r.Context(), updated)
 	}
+	s.afterStatusChange(r.Context(), updated, job.Status)
 	return jobUpdateDTO(updated), nil
 }
 
@@ -391,6 +393,10 @@ func (s *Server) stopJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if job.Status == lifecycle.Running {
+		// The answer shows the counters that the stop saves from the live stats.
+		s.overlayLiveStats(r.Context(), updated)
 	}
 	s.afterStatusChange(r.Context(), updated, job.Status)
 	return jobUpdateDTO(updated), nil
