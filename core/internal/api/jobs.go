@@ -395,7 +395,7 @@ func (s *Server) stopJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	if job.Status == lifecycle.Running {
-		// The answer shows the counters that the stop saves from the live stats.
+		// The response shows the counters that the stop saves from the live stats.
 		s.overlayLiveStats(r.Context(), updated)
 	}
 	s.afterStatusChange(r.Context(), updated, job.Status)
