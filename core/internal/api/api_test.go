@@ -131,6 +131,22 @@ func (f *fixture) job() *store.Job {
 	return j
 }
 
+// claimedJob creates a job, claims it as a launch does, and keeps its job token as user "job".
+func (f *fixture) claimedJob() *store.Job {
+	f.t.Helper()
+	ctx := context.Background()
+	j := f.job()
+	if _, err := f.st.ClaimJob(ctx, j.JID); err != nil {
+		f.t.Fatal(err)
+	}
+	token, err := f.st.CreateJobToken(ctx, j.JID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.tokens["job"] = token
+	return j
+}
+
 type response struct {
 	status int
 	header http.Header
@@ -387,16 +403,7 @@ func TestCreateJob(t *testing.T) {
 func TestStoppedJobLastReport(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
-	j := f.job()
-	if _, err := f.st.ClaimJob(ctx, j.JID); err != nil {
-		t.Fatal(err)
-	}
-	jobToken, err := f.st.CreateJobToken(ctx, j.JID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.tokens["job"] = jobToken
+	j := f.claimedJob()
 	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"RUNNING"}}), http.StatusOK, "job reports RUNNING")
 	f.writeStats(j, map[string]string{"item_scraped_count": "7"})
 	r := f.do("developer", http.MethodPut, f.jobURL(j)+"/stop", "", nil)
@@ -435,17 +442,8 @@ func TestStoppedJobLastReport(t *testing.T) {
 func TestJobStatusRules(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
-	j := f.job()
+	j := f.claimedJob()
 	other := f.job()
-	if _, err := f.st.ClaimJob(ctx, j.JID); err != nil {
-		t.Fatal(err)
-	}
-	jobToken, err := f.st.CreateJobToken(ctx, j.JID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.tokens["job"] = jobToken
 
 	r := f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"RUNNING"}, "lifespan": {"0:00:00"}, "item_count": {"0"}, "proxy_usage_data": {"{}"}})
 	expectStatus(t, r, http.StatusOK, "job reports RUNNING")
