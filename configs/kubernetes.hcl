@@ -23,7 +23,7 @@ api_host = "http://estela-api.estela.svc.cluster.local:8000"
 # beyond it wait for a connection in order, which keeps latency steadier than letting them share
 # Postgres's cores. Each process also opens up to 16 connections for downloads, so Postgres's
 # max_connections must cover (database_pool_size + 16) times the number of processes. Default 0:
-# twice the CPU cores the process may use, and at least 4.
+# twice the CPU cores the process may use, between 4 and 20.
 database_pool_size = 0
 
 # Prefix of every Redis key (queue and live stats), so that several installations can share

@@ -22,7 +22,7 @@ type Config struct {
 	APIHost     string `hcl:"api_host,optional"`
 	DatabaseURL string `hcl:"database_url,optional"`
 	// DatabasePoolSize is the number of Postgres connections of each process for statements
-	// and transactions, besides 16 for downloads. Zero means twice the CPU cores, at least 4.
+	// and transactions, besides 16 for downloads. Zero means twice the CPU cores, between 4 and 20.
 	DatabasePoolSize int      `hcl:"database_pool_size,optional"`
 	RedisURL         string   `hcl:"redis_url,optional"`
 	RedisNamespace   string   `hcl:"redis_namespace,optional"`
@@ -202,7 +202,7 @@ func (c *Config) validate() error {
 	case c.DatabaseURL == "":
 		return fmt.Errorf("config: database_url is missing; set it in the file or DATABASE_URL")
 	case c.DatabasePoolSize < 0:
-		return fmt.Errorf("config: database_pool_size is %d; set 1 or more, or 0 for twice the CPU cores and at least 4", c.DatabasePoolSize)
+		return fmt.Errorf("config: database_pool_size is %d; set 1 or more, or 0 for twice the CPU cores, between 4 and 20", c.DatabasePoolSize)
 	case c.RedisURL == "":
 		return fmt.Errorf("config: redis_url is missing; set it in the file or REDIS_URL")
 	case c.Engine == nil:

@@ -38,15 +38,17 @@ type Options struct {
 // exportConnections is the number of downloads that stream at once. More wait for a connection.
 const exportConnections = 16
 
-// DefaultPoolSize returns twice the number of CPU cores the process may use, and at least 4.
+// DefaultPoolSize returns twice the number of CPU cores the process may use, between 4 and 20.
 //
 // Requests beyond the pool size wait for a connection in the order they came. A larger pool
 // lets them wait inside Postgres instead, where they share its cores and each takes longer.
 // With 16 concurrent job list requests on 2 cores, the 99th percentile was 57 ms at 1,347
 // requests/s with 20 connections, and 21 ms at 1,189 requests/s with 4. The process's cores
-// stand in for the database's, which the process cannot see.
+// stand in for the database's, which the process cannot see. The cap of 20, the earlier
+// fixed size, keeps several processes on large machines within Postgres's default
+// max_connections of 100.
 func DefaultPoolSize() int {
-	return max(4, 2*runtime.GOMAXPROCS(0))
+	return min(20, max(4, 2*runtime.GOMAXPROCS(0)))
 }
 
 // Open connects to the database at url (postgres://...) and checks the connection.
