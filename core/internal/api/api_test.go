@@ -409,10 +409,10 @@ func TestStoppedJobLastReport(t *testing.T) {
 	r := f.do("developer", http.MethodPut, f.jobURL(j)+"/stop", "", nil)
 	expectStatus(t, r, http.StatusOK, "user stops the job")
 	if r.body["item_count"] != float64(7) {
-		t.Errorf("stop answered item_count %v, want the live stats' 7", r.body["item_count"])
+		t.Errorf("stop returned item_count %v, want the live stats' 7", r.body["item_count"])
 	}
-	// The stop saves the live stats in the background: the last report must come after that,
-	// as it does from a real job, which gets the stop signal only then.
+	// The stop saves the live stats in the background. A real job gets the stop signal only
+	// after that, so the last report here waits for it too.
 	deadline := time.Now().Add(30 * time.Second)
 	for f.get("viewer", f.jobURL(j)).body["item_count"] != float64(7) {
 		if time.Now().After(deadline) {
@@ -424,7 +424,7 @@ func TestStoppedJobLastReport(t *testing.T) {
 	r = f.form("job", http.MethodPatch, f.jobURL(j), url.Values{"status": {"COMPLETED"}, "item_count": {"12"}, "request_count": {"3"}})
 	expectStatus(t, r, http.StatusOK, "stopped job reports COMPLETED")
 	if r.body["status"] != "STOPPED" {
-		t.Errorf("last report answered status %v, want STOPPED", r.body["status"])
+		t.Errorf("last report returned status %v, want STOPPED", r.body["status"])
 	}
 	got := f.get("viewer", f.jobURL(j))
 	if got.body["job_status"] != "STOPPED" {

@@ -46,9 +46,7 @@ func TestConcurrentJobsNumberedWithoutGaps(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes", "books")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
-	quotes, books := spiders[0].SID, spiders[1].SID
+	p, quotes, books := quotesAndBooks(t, st)
 
 	const senders, perSender = 8, 15
 	var wg sync.WaitGroup
@@ -88,9 +86,7 @@ func TestListJobsPagesByNumber(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes", "books")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
-	quotes, books := spiders[0].SID, spiders[1].SID
+	p, quotes, books := quotesAndBooks(t, st)
 	var created []int64
 	for i := range 23 {
 		j := &store.Job{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
@@ -151,7 +147,7 @@ func TestListJobsPagesByNumber(t *testing.T) {
 	if err := st.SucceedDeploy(ctx, news.DID, "/artifacts/2", []string{"quotes", "books", "news"}); err != nil {
 		t.Fatal(err)
 	}
-	spiders, _, _ = st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
 	for _, f := range []store.JobFilter{{}, {Tag: "even"}} {
 		empty, count, err := st.ListJobs(ctx, p.PID, spiders[2].SID, f, store.Page{Limit: 5})
 		if err != nil || count != 0 || len(empty) != 0 {
@@ -421,7 +417,7 @@ func TestJobNumberingWithStaleStatistics(t *testing.T) {
 	}
 	db := pg.Connect(opts)
 	defer db.Close()
-	// One connection, so that its statistics can be flushed before they are read.
+	// The test uses one connection, so that its statistics can be flushed before they are read.
 	conn := db.Conn()
 	defer conn.Close()
 

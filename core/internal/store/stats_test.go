@@ -40,9 +40,7 @@ func TestDailyStats(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes", "books")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
-	quotes, books := spiders[0].SID, spiders[1].SID
+	p, quotes, books := quotesAndBooks(t, st)
 	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 
 	// Two jobs on 10 March UTC, one at 02:00 UTC on 11 March, which is 10 March in UTC-5.
@@ -91,9 +89,7 @@ func TestJobsAndSpidersInWindow(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes", "books")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
-	quotes := spiders[0].SID
+	p, quotes, _ := quotesAndBooks(t, st)
 	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	first := statsJob(t, st, p.PID, quotes, day.Add(time.Hour), store.JobCompleted, store.JobUpdate{LifespanMicros: ptr[int64](5e6)},
 		`{"elapsed_time_seconds": 61.5, "item_scraped_count": 3, "log_count/DEBUG": 4}`)

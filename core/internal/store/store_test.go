@@ -35,6 +35,17 @@ func fixture(t *testing.T, st *store.Store, spiders ...string) (*store.User, *st
 	return u, p, d
 }
 
+// quotesAndBooks makes a project with the spiders quotes and books and returns their ids.
+func quotesAndBooks(t *testing.T, st *store.Store) (p *store.Project, quotes, books int64) {
+	t.Helper()
+	_, p, _ = fixture(t, st, "quotes", "books")
+	spiders, _, err := st.ListSpiders(context.Background(), p.PID, "", store.Page{Limit: 10})
+	if err != nil || len(spiders) != 2 {
+		t.Fatalf("list spiders: %d spiders, error %v; want 2", len(spiders), err)
+	}
+	return p, spiders[0].SID, spiders[1].SID
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
 	st := testenv.Store(t)
