@@ -14,11 +14,16 @@ import (
 
 // measureDispatch creates jobs through the API from several clients at once and times until
 // the dispatch worker has launched all of them on its noop engine. A job counts as launched
-// when it leaves IN_QUEUE: the worker claims it right before its CreateJob call.
+// when the worker logs "job launched", after the engine's CreateJob returned, and once no
+// job of the phase is IN_QUEUE.
 func measureDispatch(ctx context.Context, p *platform, res *Results) error {
 	sizes := p.opts.Sizes
 	sid := p.spiders[mainSpider]
 	first, err := p.maxJobID(ctx)
+	if err != nil {
+		return err
+	}
+	launched, err := p.dispatchWorker.countLog("job launched")
 	if err != nil {
 		return err
 	}
@@ -28,7 +33,10 @@ func measureDispatch(ctx context.Context, p *platform, res *Results) error {
 		return err
 	}
 	created := time.Since(start)
-	err = poll(ctx, sizes.PhaseTimeout, 10*time.Millisecond, "every job to leave IN_QUEUE", func() (bool, error) {
+	err = poll(ctx, sizes.PhaseTimeout, 10*time.Millisecond, "every job to be launched", func() (bool, error) {
+		if n, err := launched.lines(); err != nil || n < sizes.DispatchJobs {
+			return false, err
+		}
 		queued, total, err := countQueued(ctx, p.db, sid, first)
 		return err == nil && total == sizes.DispatchJobs && queued == 0, err
 	})

@@ -73,7 +73,9 @@ func startPlatform(ctx context.Context, opts Options) (_ *platform, err error) {
 	if err := p.startAPI(ctx); err != nil {
 		return nil, err
 	}
-	if p.dispatchWorker, err = p.startWorker(ctx, "worker-dispatch"); err != nil {
+	// At debug level the worker logs each launch after the engine accepted it, which the
+	// dispatch phase counts.
+	if p.dispatchWorker, err = p.startWorker(ctx, "worker-dispatch", "ESTELA_LOG_LEVEL=debug"); err != nil {
 		return nil, err
 	}
 	return p, p.deployProject(ctx)
@@ -248,8 +250,8 @@ func (p *platform) startAPI(ctx context.Context) error {
 }
 
 // startWorker runs a worker process and waits until it takes tasks.
-func (p *platform) startWorker(ctx context.Context, name string) (*serverProcess, error) {
-	w, err := p.startServer("worker", name)
+func (p *platform) startWorker(ctx context.Context, name string, env ...string) (*serverProcess, error) {
+	w, err := p.startServer("worker", name, env...)
 	if err != nil {
 		return nil, err
 	}

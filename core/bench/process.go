@@ -109,6 +109,46 @@ func (s *serverProcess) waitForLog(ctx context.Context, text string, timeout tim
 	})
 }
 
+// logCounter counts the lines of a process's log that contain a text, from where the log
+// ended when the counter was made, reading only what was added since its last call.
+type logCounter struct {
+	path   string
+	text   []byte
+	offset int64
+	// partial is the end of the last read that was not yet a whole line.
+	partial []byte
+	count   int
+}
+
+func (s *serverProcess) countLog(text string) (*logCounter, error) {
+	info, err := os.Stat(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	return &logCounter{path: s.logPath, text: []byte(text), offset: info.Size()}, nil
+}
+
+// lines returns how many lines containing the text were written so far.
+func (c *logCounter) lines() (int, error) {
+	f, err := os.Open(c.path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	data := make([]byte, 1<<20)
+	for {
+		n, err := f.ReadAt(data, c.offset)
+		c.offset += int64(n)
+		chunk := append(c.partial, data[:n]...)
+		last := bytes.LastIndexByte(chunk, '\n')
+		c.count += bytes.Count(chunk[:last+1], c.text)
+		c.partial = append([]byte(nil), chunk[last+1:]...)
+		if err != nil || n < len(data) {
+			return c.count, nil
+		}
+	}
+}
+
 // waitForHTTP waits until GET url returns 200.
 func (s *serverProcess) waitForHTTP(ctx context.Context, client *http.Client, url string, timeout time.Duration) error {
 	return poll(ctx, timeout, 100*time.Millisecond, s.name+" to answer on "+url, func() (bool, error) {
