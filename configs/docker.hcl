@@ -25,7 +25,7 @@ plugin_dirs = ["bin/plugins"]
 cors_origins = []
 
 worker {
-  # Tasks (job launches, deploy builds, reconciles) run at once. Default 16.
+  # Job launches and deploy preparations that one worker process runs at once. Default 16.
   concurrency = 16
   # Seconds between two comparisons of all active jobs with the engine. Default 10.
   reconcile_seconds = 10

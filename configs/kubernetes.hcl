@@ -44,8 +44,7 @@ max_upload_bytes = 104857600
 max_ingest_bytes = 33554432
 
 worker {
-  # Tasks (job launches, deploy builds, reconciles) that one worker process runs at once.
-  # Default 16.
+  # Job launches and deploy preparations that one worker process runs at once. Default 16.
   concurrency = 16
   # Seconds between two comparisons of all active jobs with the engine. Default 10.
   reconcile_seconds = 10

@@ -27,8 +27,7 @@ plugin_dirs = ["/usr/lib/estela/plugins"]
 cors_origins = []
 
 worker {
-  # Tasks (job launches, deploy preparations, reconciles) run at once by one worker.
-  # Default 16.
+  # Job launches and deploy preparations that one worker process runs at once. Default 16.
   concurrency = 16
   # Seconds between two comparisons of all active jobs with the engine. Default 10.
   reconcile_seconds = 10

@@ -133,9 +133,8 @@ func (p *platform) checkWaiting(ctx context.Context, ids []int64) error {
 // discardQueue replaces the queue in the reconcile phase, which enqueues nothing that matters.
 type discardQueue struct{}
 
-func (discardQueue) EnqueueDispatch(int64) error { return nil }
-func (discardQueue) RequeueDispatch(int64) error { return nil }
-func (discardQueue) EnqueueBuild(int64) error    { return nil }
+func (discardQueue) NotifyQueued() error      { return nil }
+func (discardQueue) EnqueueBuild(int64) error { return nil }
 
 // countingEngine counts every call made to the engine.
 type countingEngine struct {

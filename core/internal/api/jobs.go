@@ -133,7 +133,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		ResourceTier: job.ResourceTier}), nil
 }
 
-// launch dispatches a new job now for ?sync=true, or enqueues it.
+// launch dispatches a new job now for ?sync=true, or notifies the workers that it is queued.
 func (s *Server) launch(r *http.Request, jid int64) {
 	if r.URL.Query().Get("sync") == "true" && s.dispatcher != nil {
 		err := s.dispatcher.DispatchJob(r.Context(), jid)
@@ -142,9 +142,9 @@ func (s *Server) launch(r *http.Request, jid int64) {
 		}
 		s.log.Warn("launch job now, queueing it instead", "jid", jid, "error", err)
 	}
-	if err := s.queue.EnqueueDispatch(jid); err != nil {
-		// The reconcile enqueues jobs left IN_QUEUE, so the job is not lost.
-		s.log.Warn("enqueue job", "jid", jid, "error", err)
+	if err := s.queue.NotifyQueued(); err != nil {
+		// The job is IN_QUEUE in Postgres, where workers also look every second.
+		s.log.Warn("notify workers of a new job", "jid", jid, "error", err)
 	}
 }
 

@@ -16,9 +16,10 @@ import (
 	"github.com/estela-go/estela-go/sdk/credentials"
 )
 
-// Queue is what the API enqueues.
+// Queue is how the API hands work to the workers.
 type Queue interface {
-	EnqueueDispatch(jid int64) error
+	// NotifyQueued notifies the workers that a job waits in Postgres to be launched.
+	NotifyQueued() error
 	EnqueueBuild(did int64) error
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -32,8 +33,8 @@ const (
 
 // Enqueuer is the part of the queue the service needs.
 type Enqueuer interface {
-	EnqueueDispatch(jid int64) error
-	RequeueDispatch(jid int64) error
+	// NotifyQueued notifies the workers that jobs wait in Postgres to be launched.
+	NotifyQueued() error
 	EnqueueBuild(did int64) error
 }
 
@@ -50,6 +51,8 @@ type Settings struct {
 	LostJobGrace time.Duration
 	// MaxDispatchAttempts bounds how often a job is launched again after failures.
 	MaxDispatchAttempts int
+	// Launchers is how many jobs of a claimed batch are launched at once; 16 when zero.
+	Launchers int
 	// StopGrace is how long a stopped job may take to shut down before it is killed.
 	StopGrace time.Duration
 	// Images names where image builds push; engines that run archives ignore it.
@@ -81,11 +84,98 @@ func New(st *store.Store, eng engine.Engine, creds credentials.Provider, q Enque
 	if settings.BuildTimeout == 0 {
 		settings.BuildTimeout = time.Hour
 	}
+	if settings.Launchers <= 0 {
+		settings.Launchers = 16
+	}
 	return &Service{store: st, engine: eng, creds: creds, queue: q, stats: stats, settings: settings, images: settings.Images, log: log.Named("dispatch")}
 }
 
-// DispatchJob launches a queued job on the engine. A job that is no longer queued is left
-// alone, so the task may run twice.
+// Sizes and waits of launches.
+const (
+	// claimBatch is how many queued jobs one claim takes from Postgres.
+	claimBatch = 100
+	// unavailableWait is how long jobs wait in the queue after the engine was unavailable.
+	unavailableWait = 2 * time.Second
+	// retryStep is the back-off per failed attempt before a job is launched again.
+	retryStep = 2 * time.Second
+)
+
+// DispatchQueued launches the queued jobs that are due, claimed from Postgres in batches,
+// until a claim finds less than a full batch. Jobs queued after that claim are left to the
+// next call, which their notification or the next tick brings. It stops early, with an error,
+// when the engine is unavailable: the jobs not launched go back to the queue without counting
+// an attempt. Several workers may call it at once; each job is claimed by one of them.
+func (s *Service) DispatchQueued(ctx context.Context) error {
+	for ctx.Err() == nil {
+		launches, err := s.store.ClaimQueuedJobs(ctx, claimBatch)
+		if err != nil {
+			return err
+		}
+		if err := s.launchAll(ctx, launches); err != nil || len(launches) < claimBatch {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// launchAll launches claimed jobs, s.settings.Launchers at a time. After the engine reports
+// itself unavailable, the jobs not yet launched go back to the queue untried.
+func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error {
+	if len(launches) == 0 {
+		return nil
+	}
+	var (
+		mu          sync.Mutex
+		unavailable error
+		untried     []int64
+	)
+	// launchOne launches l unless the engine was found unavailable, and then sets l aside.
+	launchOne := func(l *store.Launch) {
+		mu.Lock()
+		skip := unavailable != nil
+		if skip {
+			untried = append(untried, l.Job.JID)
+		}
+		mu.Unlock()
+		if skip {
+			return
+		}
+
+		err := s.launch(ctx, l)
+		switch {
+		case errors.Is(err, errdefs.ErrUnavailable):
+			mu.Lock()
+			unavailable = err
+			mu.Unlock()
+		case err != nil:
+			s.log.Error("launch failed", "jid", l.Job.JID, "error", err)
+		}
+	}
+
+	next := make(chan *store.Launch)
+	var wg sync.WaitGroup
+	for range min(s.settings.Launchers, len(launches)) {
+		wg.Go(func() {
+			for l := range next {
+				launchOne(l)
+			}
+		})
+	}
+	for _, l := range launches {
+		next <- l
+	}
+	close(next)
+	wg.Wait()
+
+	if _, err := s.store.ReturnJobsToQueue(ctx, untried, unavailableWait, true); err != nil {
+		return err
+	}
+	return unavailable
+}
+
+// DispatchJob claims one queued job and launches it, for a job that is to start at once. A
+// job that is no longer queued is left alone. It returns the launch's error, if any, after the
+// job went back to the queue or ended in ERROR.
 func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
 	launch, err := s.store.ClaimJobForLaunch(ctx, jid)
 	if errors.Is(err, store.ErrConflict) {
@@ -94,6 +184,14 @@ func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
 	if err != nil {
 		return err
 	}
+	return s.launch(ctx, launch)
+}
+
+// launch creates a claimed job on the engine. A job that cannot run (no deploy contains its
+// spider, or the engine rejects it) ends in ERROR, and launch returns nil. After any other
+// failure the job goes back to the queue, or ends in ERROR once it used all its attempts, and
+// launch returns the failure.
+func (s *Service) launch(ctx context.Context, launch *store.Launch) error {
 	job := launch.Job
 	if launch.Artifact == "" {
 		reason := fmt.Sprintf("no successful deploy contains spider %q; deploy the project again", job.SpiderName)
@@ -111,17 +209,17 @@ func (s *Service) DispatchJob(ctx context.Context, jid int64) error {
 	if err != nil {
 		return s.requeue(ctx, job, err)
 	}
-	s.log.Debug("job launched", "jid", jid, "name", spec.Name, "engine_state", resp.Job.State, "created", resp.Created)
+	s.log.Debug("job launched", "jid", job.JID, "name", spec.Name, "engine_state", resp.Job.State, "created", resp.Created)
 	return nil
 }
 
 // requeue puts a claimed job back in the queue after a failed launch, or ends it in ERROR
 // when it used all its attempts. An engine that is unavailable (its plugin down or restarting,
 // its cluster unreachable) does not use up attempts: the job waits for it. requeue returns
-// cause so the queue retries with back-off.
+// cause, or nil when the job ended in ERROR.
 func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) error {
 	if errors.Is(cause, errdefs.ErrUnavailable) {
-		if err := s.store.UnclaimJob(ctx, job.JID); err != nil && !errors.Is(err, store.ErrConflict) {
+		if _, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, unavailableWait, true); err != nil {
 			return err
 		}
 		return fmt.Errorf("launch job %d, engine unavailable: %w", job.JID, cause)
@@ -130,10 +228,12 @@ func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) erro
 		reason := fmt.Sprintf("launching the job failed %d times; last error: %v", job.DispatchAttempts, cause)
 		return s.fail(ctx, job, lifecycle.Waiting, reason)
 	}
-	if err := s.store.Transition(ctx, job.JID, lifecycle.Waiting, lifecycle.InQueue); err != nil && !errors.Is(err, store.ErrConflict) {
+	wait := time.Duration(job.DispatchAttempts) * retryStep
+	if _, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, wait, false); err != nil {
 		return err
 	}
-	return fmt.Errorf("launch job %d: %w", job.JID, cause)
+	return fmt.Errorf("launch job %d, attempt %d of %d, retrying in %s: %w",
+		job.JID, job.DispatchAttempts, s.settings.MaxDispatchAttempts, wait, cause)
 }
 
 // fail moves a job to ERROR with a reason, if it still has status from.

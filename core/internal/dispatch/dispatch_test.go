@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,11 +25,11 @@ import (
 type failingEngine struct {
 	engine.Engine
 	err   error
-	calls int
+	calls atomic.Int64
 }
 
 func (e *failingEngine) CreateJob(context.Context, *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
-	e.calls++
+	e.calls.Add(1)
 	return nil, e.err
 }
 
@@ -67,9 +69,9 @@ func TestDispatchWaitsForUnavailableEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != store.JobInQueue || got.DispatchAttempts != 0 || eng.calls != 5 {
+	if got.Status != store.JobInQueue || got.DispatchAttempts != 0 || eng.calls.Load() != 5 {
 		t.Errorf("job after 5 launches on an unavailable engine: %s, %d attempts, %d calls; want IN_QUEUE, 0 attempts, 5 calls",
-			got.Status, got.DispatchAttempts, eng.calls)
+			got.Status, got.DispatchAttempts, eng.calls.Load())
 	}
 }
 
@@ -108,10 +110,13 @@ func TestDispatchRejectedJobFails(t *testing.T) {
 // recordingEngine is a test double of an engine that accepts every job and keeps its spec.
 type recordingEngine struct {
 	engine.Engine
+	mu    sync.Mutex
 	specs []engine.JobSpec
 }
 
 func (e *recordingEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.specs = append(e.specs, req.Spec)
 	return &engine.CreateJobResponse{Job: engine.JobStatus{Name: req.Spec.Name, State: engine.JobRunning}, Created: true}, nil
 }
@@ -231,5 +236,128 @@ func TestDispatchSharedCollectionJobInfo(t *testing.T) {
 	principal, err := st.Authenticate(ctx, info.AuthToken)
 	if err != nil || principal.JobID != jid {
 		t.Errorf("JOB_INFO auth_token authenticates as %+v, %v; want job %d", principal, err, jid)
+	}
+}
+
+// queuedJobs creates n jobs of one deployed spider and returns their ids.
+func queuedJobs(t *testing.T, st *store.Store, n int) []int64 {
+	t.Helper()
+	first := queuedJob(t, st)
+	jids := []int64{first.JID}
+	for len(jids) < n {
+		j := &store.Job{ProjectID: first.ProjectID, SpiderID: first.SpiderID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+		if err := st.CreateJob(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+		jids = append(jids, j.JID)
+	}
+	return jids
+}
+
+// jobStatuses counts the jobs by status.
+func jobStatuses(t *testing.T, st *store.Store, jids []int64) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, jid := range jids {
+		j, err := st.JobByID(context.Background(), jid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[j.Status]++
+	}
+	return out
+}
+
+// Jobs are claimed in batches of 100, so 250 jobs take three claims.
+func TestDispatchQueuedLaunchesEveryJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	jids := queuedJobs(t, st, 250)
+	eng := &recordingEngine{}
+	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 4})
+
+	if err := svc.DispatchQueued(ctx); err != nil {
+		t.Fatalf("dispatch queued: %v", err)
+	}
+	names := map[string]int{}
+	for _, spec := range eng.specs {
+		names[spec.Name]++
+	}
+	for _, jid := range jids {
+		j, err := st.JobByID(ctx, jid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := names[j.Name()]; n != 1 || j.Status != store.JobWaiting {
+			t.Errorf("job %d: %s, launched %d times; want WAITING, launched once", jid, j.Status, n)
+		}
+	}
+}
+
+// While the engine is unavailable, a call tries only the launches already under way, and every
+// job stays queued without using an attempt.
+func TestDispatchQueuedWaitsForUnavailableEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	jids := queuedJobs(t, st, 40)
+	eng := &failingEngine{err: errdefs.Unavailable("the engine plugin is restarting")}
+	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 4})
+
+	if err := svc.DispatchQueued(ctx); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Fatalf("dispatch queued = %v, want an unavailable error", err)
+	}
+	if calls := eng.calls.Load(); calls < 1 || calls > 4 {
+		t.Errorf("engine got %d launches, want 1 to 4 (one per launcher at most)", calls)
+	}
+	if got := jobStatuses(t, st, jids); got[store.JobInQueue] != len(jids) {
+		t.Errorf("job statuses after the failed call: %v, want all %d IN_QUEUE", got, len(jids))
+	}
+	for _, jid := range jids {
+		if j, _ := st.JobByID(ctx, jid); j.DispatchAttempts != 0 || j.DispatchAfter == nil {
+			t.Errorf("job %d: %d attempts, retry time %v; want 0 attempts and a retry time", jid, j.DispatchAttempts, j.DispatchAfter)
+		}
+	}
+	// The jobs wait before their next claim, so a call at once finds none and calls no engine.
+	before := eng.calls.Load()
+	if err := svc.DispatchQueued(ctx); err != nil {
+		t.Errorf("dispatch queued at once after = %v, want nothing to do", err)
+	}
+	if eng.calls.Load() != before {
+		t.Errorf("engine got %d more launches before the retry time", eng.calls.Load()-before)
+	}
+}
+
+// A failed launch puts the job back with a back-off, and the last allowed attempt ends it.
+func TestDispatchQueuedRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	jids := queuedJobs(t, st, 3)
+	eng := &failingEngine{err: errors.New("disk full")}
+	svc := newServiceWith(t, st, eng, dispatch.Settings{})
+
+	if err := svc.DispatchQueued(ctx); err != nil {
+		t.Fatalf("dispatch queued: %v", err)
+	}
+	for _, jid := range jids {
+		j, err := st.JobByID(ctx, jid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != store.JobInQueue || j.DispatchAttempts != 1 || j.DispatchAfter == nil || time.Until(*j.DispatchAfter) <= 0 {
+			t.Errorf("job %d after a failed launch: %s, %d attempts, retry time %v; want IN_QUEUE, 1, in the future",
+				jid, j.Status, j.DispatchAttempts, j.DispatchAfter)
+		}
+	}
+	// Launching again at once ignores the back-off; the third attempt is the last of 3.
+	for range 2 {
+		for _, jid := range jids {
+			_ = svc.DispatchJob(ctx, jid)
+		}
+	}
+	if got := jobStatuses(t, st, jids); got[store.JobError] != len(jids) {
+		t.Errorf("job statuses after 3 failed attempts: %v, want all ERROR", got)
 	}
 }

@@ -15,11 +15,11 @@ import (
 	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
-// sweepAge is how long a job or deploy must have waited before the reconcile enqueues it again.
+// sweepAge is how long a deploy must have waited before the reconcile enqueues it again.
 const sweepAge = 5 * time.Second
 
-// Reconcile repairs what the queue or the engine lost. It enqueues again the jobs and deploys
-// that wait in Postgres, then compares every active job with the engine's list, fetched in one
+// Reconcile repairs what the queue or the engine lost. It enqueues again the deploys that wait
+// in Postgres (queued jobs need no sweep: workers claim them from Postgres), then compares every active job with the engine's list, fetched in one
 // call: jobs that died without reporting end in ERROR, dispatched jobs the engine never got are
 // launched again, and engine jobs of stopped jobs are stopped. Running it twice at once is safe
 // because every status change is conditional.
@@ -52,15 +52,6 @@ func (s *Service) Reconcile(ctx context.Context) error {
 }
 
 func (s *Service) sweep(ctx context.Context) error {
-	queued, err := s.store.QueuedJobIDs(ctx, time.Now().Add(-sweepAge), 10000)
-	if err != nil {
-		return err
-	}
-	for _, jid := range queued {
-		if err := s.queue.RequeueDispatch(jid); err != nil {
-			return err
-		}
-	}
 	building, err := s.store.BuildingDeployIDs(ctx, time.Now().Add(-sweepAge))
 	if err != nil {
 		return err
@@ -108,14 +99,11 @@ func (s *Service) requeueLost(ctx context.Context, job *store.Job) error {
 	if job.DispatchAttempts >= s.settings.MaxDispatchAttempts {
 		return s.fail(ctx, job, lifecycle.Waiting, fmt.Sprintf("the engine lost the job %d times", job.DispatchAttempts))
 	}
-	err := s.store.Transition(ctx, job.JID, lifecycle.Waiting, lifecycle.InQueue)
-	if errors.Is(err, store.ErrConflict) {
-		return nil
-	}
-	if err != nil {
+	n, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, 0, false)
+	if err != nil || n == 0 {
 		return err
 	}
-	return s.queue.EnqueueDispatch(job.JID)
+	return s.queue.NotifyQueued()
 }
 
 // markLost ends an active job in ERROR, keeping the counters its live stats reached.

@@ -1,7 +1,8 @@
-// Package queue runs background work on Redis with gocraft/work: dispatching jobs to the engine,
-// preparing deploys, and the periodic reconcile. It is the only package that imports
-// gocraft/work. Redis may lose the queue; Postgres stays the source of truth and the periodic
-// reconcile enqueues again whatever is missing.
+// Package queue runs the worker's background work: launching queued jobs, preparing deploys
+// (gocraft/work tasks on Redis), firing cron jobs and the periodic reconcile. It is the only
+// package that imports gocraft/work. Redis may lose its data; Postgres stays the source of
+// truth. Queued jobs are claimed from Postgres itself, and the reconcile enqueues again the
+// deploys that Redis lost.
 package queue
 
 import (
@@ -16,15 +17,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Names of the queued tasks.
-const (
-	TaskDispatchJob = "dispatch_job"
-	TaskBuildDeploy = "build_deploy"
-)
+// TaskBuildDeploy is the name of the queued task that prepares a deploy.
+const TaskBuildDeploy = "build_deploy"
 
 // Handlers is the work the worker does. Every handler must be idempotent: a task may run twice.
 type Handlers interface {
-	DispatchJob(ctx context.Context, jid int64) error
+	// DispatchQueued launches the queued jobs that are due. Every worker calls it at once, so
+	// concurrent calls must split the jobs without launching one twice.
+	DispatchQueued(ctx context.Context) error
 	BuildDeploy(ctx context.Context, did int64) error
 	Reconcile(ctx context.Context) error
 	// FireCron creates the jobs of due cron jobs. Every worker calls it at once, so it must let
@@ -88,26 +88,12 @@ func (q *Queue) Ping(ctx context.Context) error {
 	return err
 }
 
-// EnqueueDispatch queues the launch of a new job. The plain enqueue costs fewer Redis round
-// trips than a unique one; a job enqueued twice is still launched once, because launching
-// claims it in Postgres first.
-func (q *Queue) EnqueueDispatch(jid int64) error {
-	_, err := q.enqueuer.Enqueue(TaskDispatchJob, work.Q{"jid": jid})
-	if err != nil {
-		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
+// NotifyQueued notifies the workers that jobs wait in Postgres to be launched, so that they
+// claim them at once rather than at their next look, up to a second later.
+func (q *Queue) NotifyQueued() error {
+	if err := q.wake(wakeJobs); err != nil {
+		return fmt.Errorf("notify workers of queued jobs: %w", err)
 	}
-	q.wake()
-	return nil
-}
-
-// RequeueDispatch enqueues a job that waited too long in Postgres, unless it already waits in
-// the queue, so that the periodic sweep does not pile up copies of a long queue.
-func (q *Queue) RequeueDispatch(jid int64) error {
-	_, err := q.enqueuer.EnqueueUnique(TaskDispatchJob, work.Q{"jid": jid})
-	if err != nil {
-		return fmt.Errorf("enqueue dispatch of job %d: %w", jid, err)
-	}
-	q.wake()
 	return nil
 }
 
@@ -117,40 +103,35 @@ func (q *Queue) EnqueueBuild(did int64) error {
 	if err != nil {
 		return fmt.Errorf("enqueue build of deploy %d: %w", did, err)
 	}
-	q.wake()
+	// The task is queued: an idle worker finds it at its next poll, at most 5 seconds later,
+	// even when the notification fails.
+	_ = q.wake(wakeDeploys)
 	return nil
 }
 
-// wakeChannel is the Redis channel on which an enqueue notifies the workers that a task waits.
+// wakeChannel is the Redis channel that notifies the workers of waiting work.
 func (q *Queue) wakeChannel() string {
 	return q.namespace + ":wake"
 }
 
-// wake notifies the workers that a task waits. A failure is left unreported because the task
-// is queued, and an idle worker finds it at its next poll, at most 5 seconds later.
-func (q *Queue) wake() {
+// Messages on the wake channel, naming the kind of work that waits.
+const (
+	wakeJobs    = "jobs"
+	wakeDeploys = "deploys"
+)
+
+// wake notifies the workers that work of a kind waits.
+func (q *Queue) wake(kind string) error {
 	conn := q.pool.Get()
 	defer conn.Close()
-	_, _ = conn.Do("PUBLISH", q.wakeChannel(), "1")
+	_, err := conn.Do("PUBLISH", q.wakeChannel(), kind)
+	return err
 }
 
-// drainOnWake makes the pool's workers fetch at once whenever an enqueue publishes on the wake
-// channel. gocraft/work's idle workers poll Redis with a back-off that reaches 5 seconds after
-// about a second without tasks, so without this a job created after a quiet spell waited up to
-// 5 seconds for a worker. Wake-ups that come while a drain runs collapse into one. It returns
-// when ctx is done, without waiting for a drain in progress: gocraft's Stop ends the workers.
-func (q *Queue) drainOnWake(ctx context.Context, log hclog.Logger, drain func()) {
-	woken := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-woken:
-				drain()
-			}
-		}
-	}()
+// listen signals woken[kind] for each message that names a kind of work, and every channel for
+// any other message. A channel with a buffer of one collapses the wake-ups that
+// come while its reader works into one. It returns when ctx is done.
+func (q *Queue) listen(ctx context.Context, log hclog.Logger, woken map[string]chan<- struct{}) {
 	failures := 0
 	for ctx.Err() == nil {
 		err := q.listenForWakes(ctx, woken)
@@ -159,7 +140,7 @@ func (q *Queue) drainOnWake(ctx context.Context, log hclog.Logger, drain func())
 		}
 		failures++
 		if failures == 1 {
-			log.Warn("subscribe to new-task notifications failed, idle workers poll every 5 seconds until it works again", "error", err)
+			log.Warn("subscribe to new-task notifications failed; until it works again, queued jobs wait up to a second and deploys up to 5 seconds", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -172,7 +153,7 @@ func (q *Queue) drainOnWake(ctx context.Context, log hclog.Logger, drain func())
 // connection fails or ctx is done. A ping every 10 seconds keeps the connection's 30-second
 // read timeout from ending a quiet subscription. One goroutine writes (pings, and the
 // unsubscribe at the end) while this one reads, as redigo allows.
-func (q *Queue) listenForWakes(ctx context.Context, woken chan<- struct{}) error {
+func (q *Queue) listenForWakes(ctx context.Context, woken map[string]chan<- struct{}) error {
 	conn, err := q.pool.GetContext(ctx)
 	if err != nil {
 		return err
@@ -209,9 +190,12 @@ func (q *Queue) listenForWakes(ctx context.Context, woken chan<- struct{}) error
 	for {
 		switch v := psc.Receive().(type) {
 		case redis.Message:
-			select {
-			case woken <- struct{}{}:
-			default:
+			if c, ok := woken[string(v.Data)]; ok {
+				signal(c)
+				continue
+			}
+			for _, c := range woken {
+				signal(c)
 			}
 		case redis.Subscription:
 			if v.Kind == "unsubscribe" && v.Count == 0 {
@@ -223,13 +207,47 @@ func (q *Queue) listenForWakes(ctx context.Context, woken chan<- struct{}) error
 	}
 }
 
+// claimGap is the shortest time between two claims of queued jobs by one worker. Each new job
+// wakes the workers, and without a gap a worker woken a thousand times a second claimed the
+// jobs a few at a time, at about the cost of a claim of a hundred. A job created right after a
+// claim waits up to this long.
+const claimGap = 20 * time.Millisecond
+
+// spaced returns run, made to start at least gap after the start of its previous call.
+func spaced(gap time.Duration, run func(context.Context) error) func(context.Context) error {
+	var last time.Time
+	return func(ctx context.Context) error {
+		if wait := gap - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		return run(ctx)
+	}
+}
+
+// signal sends on c unless a signal already waits there.
+func signal(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 // WorkerOptions tune Run.
 type WorkerOptions struct {
+	// Concurrency is how many deploys the worker prepares at once.
 	Concurrency    uint
 	ReconcileEvery time.Duration
 	// CronEvery is how often the worker fires due cron jobs; 1 s when zero.
 	CronEvery time.Duration
-	Logger    hclog.Logger
+	// DispatchEvery is how often the worker looks for queued jobs without a notification;
+	// 1 s when zero. Jobs whose launch failed wait for this look.
+	DispatchEvery time.Duration
+	Logger        hclog.Logger
 }
 
 // Run processes tasks until ctx is done, then waits for running tasks to end.
@@ -238,13 +256,6 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	pool := work.NewWorkerPool(struct{}{}, opts.Concurrency, q.namespace, q.pool)
 	retry := work.JobOptions{MaxFails: 4, Backoff: func(job *work.Job) int64 { return 2 * job.Fails }}
 
-	pool.JobWithOptions(TaskDispatchJob, retry, func(job *work.Job) error {
-		jid := job.ArgInt64("jid")
-		if err := job.ArgError(); err != nil {
-			return logFailure(log, job, err)
-		}
-		return logFailure(log, job, h.DispatchJob(ctx, jid))
-	})
 	pool.JobWithOptions(TaskBuildDeploy, retry, func(job *work.Job) error {
 		did := job.ArgInt64("did")
 		if err := job.ArgError(); err != nil {
@@ -253,21 +264,31 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 		return logFailure(log, job, h.BuildDeploy(ctx, did))
 	})
 	pool.Start()
-	cronDone, reconcileDone := make(chan struct{}), make(chan struct{})
+	var loops sync.WaitGroup
+	loops.Go(func() { every(ctx, log, "fire cron jobs", opts.CronEvery, nil, h.FireCron) })
+	loops.Go(func() { q.reconcileEvery(ctx, log, opts.ReconcileEvery, h.Reconcile) })
+	// A wake-up makes the worker claim queued jobs, or makes gocraft/work's idle workers fetch
+	// deploy tasks: they poll Redis with a back-off that reaches 5 seconds after about a second
+	// without tasks. The drain goroutine is not waited for: gocraft's Stop ends the workers.
+	dispatchNow, drainNow := make(chan struct{}, 1), make(chan struct{}, 1)
+	loops.Go(func() {
+		every(ctx, log, "launch queued jobs", opts.DispatchEvery, dispatchNow, spaced(claimGap, h.DispatchQueued))
+	})
 	go func() {
-		defer close(cronDone)
-		fireCronEvery(ctx, log, opts.CronEvery, h.FireCron)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-drainNow:
+				pool.Drain()
+			}
+		}
 	}()
-	go func() {
-		defer close(reconcileDone)
-		q.reconcileEvery(ctx, log, opts.ReconcileEvery, h.Reconcile)
-	}()
-	go q.drainOnWake(ctx, log, pool.Drain)
+	go q.listen(ctx, log, map[string]chan<- struct{}{wakeJobs: dispatchNow, wakeDeploys: drainNow})
 	log.Info("worker started", "concurrency", opts.Concurrency, "namespace", q.namespace)
 	<-ctx.Done()
 	pool.Stop()
-	<-cronDone
-	<-reconcileDone
+	loops.Wait()
 	log.Info("worker stopped")
 }
 
@@ -277,21 +298,21 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 // with it the sweep that finds queued jobs again. A Redis lock lets one worker
 // reconcile per tick; when Redis cannot be reached, each worker reconciles anyway, which is
 // safe because every status change is conditional.
-func (q *Queue) reconcileEvery(ctx context.Context, log hclog.Logger, every time.Duration, reconcile func(context.Context) error) {
-	if every <= 0 {
-		every = 10 * time.Second
+func (q *Queue) reconcileEvery(ctx context.Context, log hclog.Logger, interval time.Duration, reconcile func(context.Context) error) {
+	if interval <= 0 {
+		interval = 10 * time.Second
 	}
 	run := func(ctx context.Context) error {
-		locked, err := q.tryLock(ctx, "reconcile", every*8/10)
+		locked, err := q.tryLock(ctx, "reconcile", interval*8/10)
 		if err == nil && !locked {
 			return nil
 		}
 		return reconcile(ctx)
 	}
 	if err := run(ctx); err != nil && ctx.Err() == nil {
-		log.Error("reconcile", "error", err)
+		log.Error("reconcile failed", "error", err)
 	}
-	fireCronEvery(ctx, log.Named("reconcile"), every, run)
+	every(ctx, log, "reconcile", interval, nil, run)
 }
 
 // tryLock takes a lock that expires after ttl, and reports whether this call got it.
@@ -308,16 +329,17 @@ func (q *Queue) tryLock(ctx context.Context, name string, ttl time.Duration) (bo
 	return reply == "OK", err
 }
 
-// fireCronEvery calls fire on every tick until ctx is done. The ticks run in each worker
-// process rather than as a gocraft/work periodic task, which would reach only one worker per
-// tick: with every worker firing at once, a minute with many due cron jobs is split among them.
-// Calls never overlap: the ticks that come while one runs collapse into one. A run of failures
-// is logged at its first failure and then once a minute.
-func fireCronEvery(ctx context.Context, log hclog.Logger, every time.Duration, fire func(context.Context) error) {
-	if every <= 0 {
-		every = time.Second
+// every calls run on every tick, and at once for each signal on now (nil for none), until ctx
+// is done. It runs in each worker process rather than as a gocraft/work periodic task, which
+// would reach only one worker per tick. With every worker calling run at once, a minute with
+// many due cron jobs, or a long queue of jobs, is split among them. Calls never overlap: the
+// ticks and signals that come while one runs collapse into one. A run of failures is logged
+// under name at its first failure and then once a minute.
+func every(ctx context.Context, log hclog.Logger, name string, interval time.Duration, now <-chan struct{}, run func(context.Context) error) {
+	if interval <= 0 {
+		interval = time.Second
 	}
-	ticker := time.NewTicker(every)
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	var failures int
 	var lastLogged time.Time
@@ -326,16 +348,17 @@ func fireCronEvery(ctx context.Context, log hclog.Logger, every time.Duration, f
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		case <-now:
 		}
-		err := fire(ctx)
+		err := run(ctx)
 		switch {
 		case err == nil && failures > 0:
-			log.Info("firing cron jobs works again", "failures", failures)
+			log.Info(name+" works again", "failures", failures)
 			failures = 0
 		case err != nil && ctx.Err() == nil:
 			failures++
 			if failures == 1 || time.Since(lastLogged) >= time.Minute {
-				log.Error("fire cron jobs", "failures", failures, "error", err)
+				log.Error(name+" failed", "failures", failures, "error", err)
 				lastLogged = time.Now()
 			}
 		}

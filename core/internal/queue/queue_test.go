@@ -49,8 +49,9 @@ func TestDialFailureWaits(t *testing.T) {
 	}
 }
 
-// An enqueue makes idle workers fetch at once instead of at their next poll.
-func TestEnqueueWakesWorkers(t *testing.T) {
+// A notification wakes the workers for its kind of work only, at once instead of at their
+// next poll.
+func TestNotifyWakesWorkers(t *testing.T) {
 	t.Parallel()
 	pool := NewPool(testenv.RedisURL(t))
 	defer pool.Close()
@@ -58,25 +59,44 @@ func TestEnqueueWakesWorkers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	drained := make(chan struct{}, 100)
+	jobs, deploys := make(chan struct{}, 1), make(chan struct{}, 1)
 	listening := make(chan struct{})
 	go func() {
 		defer close(listening)
-		q.drainOnWake(ctx, hclog.NewNullLogger(), func() { drained <- struct{}{} })
+		q.listen(ctx, hclog.NewNullLogger(), map[string]chan<- struct{}{wakeJobs: jobs, wakeDeploys: deploys})
 	}()
 
-	// The subscription starts in the background: enqueue until one drain has run.
+	// The subscription starts in the background: notify until a wake-up comes.
 	deadline := time.After(30 * time.Second)
 	for done := false; !done; {
-		if err := q.EnqueueDispatch(1); err != nil {
-			t.Fatalf("enqueue: %v", err)
+		if err := q.NotifyQueued(); err != nil {
+			t.Fatalf("notify: %v", err)
 		}
 		select {
-		case <-drained:
+		case <-jobs:
 			done = true
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
-			t.Fatal("no drain within 30 s of enqueues")
+			t.Fatal("no wake-up within 30 s of notifications")
+		}
+	}
+	// Messages arrive in order, so once a build's wake-up came, no earlier notification is
+	// left to arrive: a second build then shows whether builds wake the job launcher.
+	for round := range 2 {
+		if err := q.EnqueueBuild(1); err != nil {
+			t.Fatalf("enqueue build: %v", err)
+		}
+		select {
+		case <-deploys:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no deploy wake-up within 30 s of an enqueued build")
+		}
+		select {
+		case <-jobs:
+			if round == 1 {
+				t.Error("an enqueued build woke the job launcher too")
+			}
+		default:
 		}
 	}
 
@@ -84,6 +104,73 @@ func TestEnqueueWakesWorkers(t *testing.T) {
 	select {
 	case <-listening:
 	case <-time.After(30 * time.Second):
-		t.Fatal("drainOnWake still runs 30 s after its context ended")
+		t.Fatal("listen still runs 30 s after its context ended")
+	}
+}
+
+// A signal runs the work at once, long before the next tick, and signals that come while it
+// runs collapse into one more run.
+func TestEveryRunsOnSignal(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now := make(chan struct{}, 1)
+	runs := make(chan struct{}, 10)
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		every(ctx, hclog.NewNullLogger(), "test work", time.Hour, now, func(context.Context) error {
+			runs <- struct{}{}
+			<-release
+			return nil
+		})
+	}()
+
+	now <- struct{}{}
+	select {
+	case <-runs:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no run within 30 s of a signal, with an hourly tick")
+	}
+	// Three signals while the first run is blocked: the buffer of one keeps a single signal.
+	for range 3 {
+		select {
+		case now <- struct{}{}:
+		default:
+		}
+	}
+	close(release)
+	select {
+	case <-runs:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no second run after the signals sent during the first")
+	}
+	select {
+	case <-runs:
+		t.Error("a third run followed; the signals during the first run should collapse into one")
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	<-done
+}
+
+// Calls of a spaced function start at least the gap apart, however soon they are made.
+func TestSpacedKeepsTheGap(t *testing.T) {
+	t.Parallel()
+	var starts []time.Time
+	run := spaced(50*time.Millisecond, func(context.Context) error {
+		starts = append(starts, time.Now())
+		return nil
+	})
+	for range 3 {
+		if err := run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < 50*time.Millisecond {
+			t.Errorf("call %d started %s after the one before, want at least 50ms", i+1, gap)
+		}
 	}
 }

@@ -16,9 +16,9 @@ const (
 	defaultParallel  = 4
 )
 
-// Enqueuer hands created jobs to the dispatcher.
-type Enqueuer interface {
-	EnqueueDispatch(jid int64) error
+// Notifier notifies the workers that jobs wait in the queue.
+type Notifier interface {
+	NotifyQueued() error
 }
 
 // Options tune a Scheduler.
@@ -32,13 +32,13 @@ type Options struct {
 // Scheduler turns due cron jobs into queued jobs.
 type Scheduler struct {
 	store *store.Store
-	queue Enqueuer
+	queue Notifier
 	opts  Options
 	log   hclog.Logger
 }
 
 // New returns a scheduler.
-func New(st *store.Store, q Enqueuer, opts Options, log hclog.Logger) *Scheduler {
+func New(st *store.Store, q Notifier, opts Options, log hclog.Logger) *Scheduler {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = defaultBatchSize
 	}
@@ -109,7 +109,7 @@ func (s *Scheduler) drain(ctx context.Context, now time.Time) (int, error) {
 		for _, cjid := range fired.Unreadable {
 			s.log.Error("cron job schedule cannot be read; it stays idle until its schedule is changed", "cjid", cjid)
 		}
-		s.enqueue(fired.Runs)
+		s.notify(fired.Runs)
 		total += len(fired.Runs)
 		if fired.Claimed == 0 && len(fired.Unreadable) == 0 {
 			return total, nil
@@ -118,12 +118,16 @@ func (s *Scheduler) drain(ctx context.Context, now time.Time) (int, error) {
 	return total, ctx.Err()
 }
 
-func (s *Scheduler) enqueue(runs []store.CronRun) {
+// notify notifies the workers of the jobs of a batch. A failure only delays the jobs: workers
+// also look for queued jobs in Postgres every second.
+func (s *Scheduler) notify(runs []store.CronRun) {
 	for _, run := range runs {
 		s.log.Debug("cron job fired", "cjid", run.CronjobID, "jid", run.JID)
-		if err := s.queue.EnqueueDispatch(run.JID); err != nil {
-			// The job is IN_QUEUE in Postgres, and the reconcile enqueues such jobs again.
-			s.log.Warn("enqueue cron job run", "cjid", run.CronjobID, "jid", run.JID, "error", err)
-		}
+	}
+	if len(runs) == 0 {
+		return
+	}
+	if err := s.queue.NotifyQueued(); err != nil {
+		s.log.Warn("notify workers of cron job runs", "jobs", len(runs), "error", err)
 	}
 }

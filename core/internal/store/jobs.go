@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -335,18 +336,27 @@ func (s *Store) ClaimJob(ctx context.Context, jid int64) (*Job, error) {
 	return s.JobByID(ctx, jid)
 }
 
-// UnclaimJob puts a WAITING job back in the queue without counting the attempt, for launches
-// that failed because the engine was unavailable.
-func (s *Store) UnclaimJob(ctx context.Context, jid int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = ?, status_changed = now(),
-		dispatch_attempts = greatest(dispatch_attempts - 1, 0) WHERE jid = ? AND status = ?`, JobInQueue, jid, JobWaiting)
-	if err != nil {
-		return mapError("unclaim job", err)
+// ReturnJobsToQueue puts WAITING jobs whose launch failed back in the queue, where no worker
+// claims them before the after duration has passed, and deletes the tokens their claim made.
+// With refund set the claim's attempt is not counted, for launches that failed because the
+// engine was unavailable. Jobs that are no longer WAITING are left alone. It returns how many
+// jobs went back.
+func (s *Store) ReturnJobsToQueue(ctx context.Context, jids []int64, after time.Duration, refund bool) (int, error) {
+	if len(jids) == 0 {
+		return 0, nil
 	}
-	if res.RowsAffected() == 0 {
-		return fmt.Errorf("unclaim job %d: not waiting: %w", jid, ErrConflict)
+	refunded := 0
+	if refund {
+		refunded = 1
 	}
-	return nil
+	var n int
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), `WITH returned AS (
+			UPDATE jobs SET status = ?, status_changed = now(), dispatch_after = now() + ? * interval '1 microsecond',
+				dispatch_attempts = greatest(dispatch_attempts - ?, 0)
+			WHERE jid = ANY(?) AND status = ? RETURNING jid),
+		revoked AS (DELETE FROM tokens WHERE job_id IN (SELECT jid FROM returned))
+		SELECT count(*) FROM returned`, JobInQueue, after.Microseconds(), refunded, pg.Array(jids), JobWaiting)
+	return n, mapError("return jobs to the queue", err)
 }
 
 // ActiveJobs returns every WAITING or RUNNING job, oldest first.
@@ -355,14 +365,6 @@ func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
 	_, err := s.db.QueryContext(ctx, &jobs, "SELECT "+jobColumns+` FROM jobs j JOIN spiders s ON s.sid = j.spider_id
 		WHERE j.status IN (?, ?) ORDER BY j.jid`, JobWaiting, JobRunning)
 	return jobs, mapError("list active jobs", err)
-}
-
-// QueuedJobIDs returns the ids of IN_QUEUE jobs created before the given time, oldest first.
-func (s *Store) QueuedJobIDs(ctx context.Context, before time.Time, limit int) ([]int64, error) {
-	var ids []int64
-	_, err := s.db.QueryContext(ctx, pg.Scan(pg.Array(&ids)), `SELECT coalesce(array_agg(jid ORDER BY jid), '{}') FROM
-		(SELECT jid FROM jobs WHERE status = ? AND status_changed < ? ORDER BY jid LIMIT ?) q`, JobInQueue, before, limit)
-	return ids, mapError("list queued jobs", err)
 }
 
 // BuildingDeployIDs returns the ids of deploys still BUILDING that were created before the
@@ -437,7 +439,7 @@ var claimJobForLaunchQuery = newPreparedQuery("estela_claim_job_for_launch", `WI
 	JOIN jobs q ON q.spider_id = ds.spider_id
 	WHERE q.jid = ? AND d.status = ? ORDER BY d.did DESC LIMIT 1),
 claimed AS (
-	UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(),
+	UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(), dispatch_after = NULL,
 		dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce((SELECT did FROM d), j.deploy_id)
 	FROM spiders s WHERE j.jid = ? AND j.status = ? AND s.sid = j.spider_id
 	RETURNING j.*, s.name AS spider_name),
@@ -480,4 +482,72 @@ func (s *Store) ClaimJobForLaunch(ctx context.Context, jid int64) (*Launch, erro
 		l.SharedCollection = *row.Collection
 	}
 	return l, nil
+}
+
+// claimQueuedJobsQuery claims the oldest due IN_QUEUE jobs, skipping those another worker is
+// claiming, and reads what their launches need. Each claimed job gets the token whose hash has
+// its position in the claim (launch_n) in the array of hashes.
+const claimQueuedJobsQuery = `WITH picked AS (
+	SELECT q.jid, q.n, s.name AS spider_name, d.did, d.artifact_ref FROM (
+		SELECT jid, spider_id, row_number() OVER (ORDER BY jid) AS n FROM (
+			SELECT jid, spider_id FROM jobs
+			WHERE status = ? AND (dispatch_after IS NULL OR dispatch_after <= now())
+			ORDER BY jid LIMIT ? FOR UPDATE SKIP LOCKED) due) q
+	JOIN spiders s ON s.sid = q.spider_id
+	LEFT JOIN LATERAL (SELECT d.did, d.artifact_ref FROM deploys d JOIN deploy_spiders ds ON ds.deploy_id = d.did
+		WHERE ds.spider_id = q.spider_id AND d.status = ? ORDER BY d.did DESC LIMIT 1) d ON true),
+claimed AS (
+	UPDATE jobs j SET status = ?, status_changed = now(), dispatched_at = now(), dispatch_after = NULL,
+		dispatch_attempts = j.dispatch_attempts + 1, deploy_id = coalesce(p.did, j.deploy_id)
+	FROM picked p WHERE j.jid = p.jid
+	RETURNING j.*, p.spider_name, p.n AS launch_n, p.artifact_ref AS launch_artifact),
+token AS (
+	INSERT INTO tokens (key_hash, job_id)
+	SELECT decode(k.hash, 'hex'), c.jid FROM claimed c
+	JOIN unnest(?::text[]) WITH ORDINALITY k(hash, n) ON k.n = c.launch_n)
+SELECT claimed.*,
+	(SELECT coalesce(json_agg(json_build_object('name', e.name, 'value', e.value) ORDER BY e.evid), '[]')
+		FROM env_vars e WHERE e.job_id = claimed.jid) AS launch_env_vars,
+	(SELECT collection FROM job_collections WHERE job_id = claimed.jid) AS launch_collection
+FROM claimed ORDER BY claimed.jid`
+
+// ClaimQueuedJobs claims up to limit IN_QUEUE jobs, oldest first, as ClaimJobForLaunch claims
+// one, and returns what their launches need. Jobs that wait for a retry (dispatch_after) are
+// left in the queue, and so are jobs that another worker is claiming at the same moment. An
+// empty result means no job is due.
+func (s *Store) ClaimQueuedJobs(ctx context.Context, limit int) ([]*Launch, error) {
+	keys := make([]string, limit)
+	hashes := make([]string, limit)
+	for i := range keys {
+		key, err := NewTokenKey()
+		if err != nil {
+			return nil, err
+		}
+		keys[i], hashes[i] = key, hex.EncodeToString(hashKey(key))
+	}
+	var rows []struct {
+		N          int            `pg:"launch_n"`
+		Artifact   *string        `pg:"launch_artifact"`
+		Env        []LaunchEnvVar `pg:"launch_env_vars,type:jsonb"`
+		Collection *string        `pg:"launch_collection"`
+		Job
+	}
+	_, err := s.db.QueryContext(ctx, &rows, claimQueuedJobsQuery,
+		JobInQueue, limit, DeploySuccess, JobWaiting, pg.Array(hashes))
+	if err != nil {
+		return nil, mapError("claim queued jobs", err)
+	}
+	launches := make([]*Launch, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		l := &Launch{Job: &r.Job, EnvVars: r.Env, Token: keys[r.N-1]}
+		if r.Artifact != nil {
+			l.Artifact = *r.Artifact
+		}
+		if r.Collection != nil {
+			l.SharedCollection = *r.Collection
+		}
+		launches[i] = l
+	}
+	return launches, nil
 }

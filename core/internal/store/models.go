@@ -147,8 +147,10 @@ type Job struct {
 	ErrorReason        string         `pg:"error_reason,use_zero"`
 	DispatchAttempts   int            `pg:"dispatch_attempts,use_zero"`
 	DispatchedAt       *time.Time     `pg:"dispatched_at"`
-	Created            time.Time      `pg:"created,default:now()"`
-	StatusChanged      time.Time      `pg:"status_changed,default:now()"`
+	// DispatchAfter is when a queued job whose launch failed may be claimed again, or nil.
+	DispatchAfter *time.Time `pg:"dispatch_after"`
+	Created       time.Time  `pg:"created,default:now()"`
+	StatusChanged time.Time  `pg:"status_changed,default:now()"`
 	// PeakMemoryBytes is the peak memory the job's final stats report, or nil.
 	PeakMemoryBytes *int64 `pg:"peak_memory_bytes"`
 	// StorageBytes is about how many JSON bytes of data the job stored.
