@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/go-pg/pg/v10"
+)
 
 // QueryPrepared runs query as the prepared statement name, the way the store runs its
 // frequent statements. A non-empty prepare replaces the PREPARE statement, so that a test can
@@ -18,4 +22,18 @@ func (s *Store) QueryPrepared(ctx context.Context, model any, name, query, prepa
 func PreparedStatements(name, query string) (prepare, execute string) {
 	q := newPreparedQuery(name, query)
 	return q.prepare, q.execute
+}
+
+// Exec runs a statement on one connection of the store's pool; with a pool of one, the one
+// that the store's own queries use.
+func (s *Store) Exec(ctx context.Context, query string, params ...any) error {
+	_, err := s.db.ExecContext(ctx, query, params...)
+	return err
+}
+
+// QueryInt64 runs a query that returns one bigint, as Exec does.
+func (s *Store) QueryInt64(ctx context.Context, query string, params ...any) (int64, error) {
+	var n int64
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), query, params...)
+	return n, err
 }

@@ -157,14 +157,14 @@ type JobFilter struct {
 const listEnvVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
 	ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 
-// listJobsQuery reads a page of a spider's jobs without a filter. The count takes the spider
-// from the parameter, not from s.sid, so that Postgres computes it once rather than once per
-// listed job.
+// listJobsQuery reads a page of a spider's jobs without a filter. OFFSET 0 keeps Postgres from
+// merging the spider's subquery into the outer query, which made it compute the count once per
+// listed job. The page comes from spider_jobs_page, whose plan reads the page's entries of the
+// job number index, whatever the statistics were when the statement was prepared.
 var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+
-	listEnvVars+` FROM (SELECT s.sid, s.name, spider_job_count(?) AS total
-		FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
-	LEFT JOIN LATERAL (SELECT * FROM jobs WHERE spider_id = sp.sid AND seq <= sp.total - ?
-		ORDER BY seq DESC LIMIT ?) j ON true
+	listEnvVars+` FROM (SELECT s.sid, s.name, spider_job_count(s.sid) AS total
+		FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted OFFSET 0) sp
+	LEFT JOIN LATERAL spider_jobs_page(sp.sid, sp.total - ?, ?) j ON true
 	ORDER BY j.seq DESC`)
 
 // ListJobs returns one page of the jobs of a live spider of a project, newest first, with
@@ -182,7 +182,7 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 	}
 	var err error
 	if f == (JobFilter{}) {
-		_, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, sid, sid, pid, page.Offset, page.Limit)
+		_, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, sid, pid, page.Offset, page.Limit)
 	} else {
 		where := "j.spider_id = ?"
 		params := []any{sid}

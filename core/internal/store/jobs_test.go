@@ -463,3 +463,49 @@ func TestJobNumberingWithStaleStatistics(t *testing.T) {
 		t.Errorf("spider 2 has %d distinct job numbers, want %d", distinct, n)
 	}
 }
+
+// A page of the job list reads the spider's job count once, then only the page's entries of
+// the job number index, even when the statistics show no jobs. A plan made from such
+// statistics read and sorted all 500 jobs, computing the count for each: 550 entries.
+func TestListJobsReadsOnlyThePage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// One connection, so that the test can flush the statistics of the list's session.
+	st, err := store.Open(ctx, testenv.DatabaseURL(t), store.Options{PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p, quotes, _ := quotesAndBooks(t, st)
+	if err := st.Exec(ctx, `INSERT INTO jobs (project_id, spider_id, status)
+		SELECT ?, ?, 'COMPLETED' FROM generate_series(1, 500)`, p.PID, quotes); err != nil {
+		t.Fatal(err)
+	}
+	entriesRead := func() int64 {
+		t.Helper()
+		if err := st.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+			t.Fatal(err)
+		}
+		n, err := st.QueryInt64(ctx, `SELECT pg_stat_clear_snapshot();
+			SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'jobs_spider_seq_idx'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// The first call also prepares the statement on the connection; both are checked.
+	for range 2 {
+		before := entriesRead()
+		jobs, total, err := st.ListJobs(ctx, p.PID, quotes, store.JobFilter{}, store.Page{Offset: 100, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 50 || total != 500 || jobs[0].Seq != 400 {
+			t.Fatalf("page 3 = %d jobs of %d, first number %d; want 50 of 500 from 400", len(jobs), total, jobs[0].Seq)
+		}
+		if read := entriesRead() - before; read > 60 {
+			t.Errorf("a page of 50 jobs read %d entries of the job number index, want at most 60", read)
+		}
+	}
+}
