@@ -127,16 +127,19 @@ ENV
 }
 
 stop_all() {
-	local dir="$1" pgdata bindir
+	local dir="$1" pgdata bindir stopped=""
 	pgdata=$(pg_dir "$dir")
 	if [ -f "$pgdata/postmaster.pid" ]; then
 		bindir=$(pg_bindir)
 		as_pg "$bindir/pg_ctl" -D "$pgdata" -m fast stop >/dev/null || true
+		stopped="Postgres"
 	fi
 	if [ -f "$dir/redis.pid" ]; then
 		kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
 		rm -f "$dir/redis.pid"
+		stopped="${stopped:+$stopped and }Redis"
 	fi
+	echo "services: ${stopped:-nothing was running}${stopped:+ stopped} in $dir" >&2
 }
 
 [ $# -eq 2 ] || die "usage: services.sh start|stop DIR"

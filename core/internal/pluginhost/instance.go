@@ -115,7 +115,7 @@ func (i *instance) start(ctx context.Context) error {
 		Cmd:              exec.Command(b.Path),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		Logger:           i.opts.Logger,
+		Logger:           exitLogger{i.opts.Logger},
 		StartTimeout:     30 * time.Second,
 		// ListJobs returns every job in one response, and gRPC's default 4 MiB would cap it at
 		// some tens of thousands of jobs.
