@@ -637,3 +637,57 @@ func randomText(n int) string {
 	}
 	return string(b)
 }
+
+// A user's stop that races with the worker's claim stops the job at its new status, where it
+// returned a conflict.
+func TestStopRacingClaim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	read := f.job()
+	if _, err := f.st.ClaimJob(ctx, read.JID); err != nil {
+		t.Fatal(err)
+	}
+	srv := api.New(f.st, nil, nil, nil, nil, api.Options{}, hclog.NewNullLogger())
+
+	stopped, err := srv.StopAsUser(ctx, read)
+	if err != nil {
+		t.Fatalf("stop from IN_QUEUE after the claim: %v", err)
+	}
+	if stopped.Status != store.JobStopped {
+		t.Errorf("job after the stop is %s, want STOPPED", stopped.Status)
+	}
+
+	again, err := srv.StopAsUser(ctx, read)
+	if err != nil || again.Status != store.JobStopped {
+		t.Errorf("second stop from the stale job = %v, %v; want the STOPPED job", again, err)
+	}
+}
+
+// A JSON body is one object: text after it is rejected, where it was ignored.
+func TestJSONBodyTrailingData(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	jobs := fmt.Sprintf("/api/projects/%s/spiders/%d/jobs", f.p, f.pSpider)
+	tests := []struct {
+		name string
+		body string
+		want int
+	}{
+		{"one object and a newline", "{}\n", http.StatusCreated},
+		{"text after the object", "{} xyz", http.StatusBadRequest},
+		{"two objects", `{} {"data_status": "PENDING"}`, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		r := f.do("developer", http.MethodPost, jobs, "application/json", strings.NewReader(tt.body))
+		if r.status != tt.want {
+			t.Errorf("%s: status %d (%s), want %d", tt.name, r.status, r.raw, tt.want)
+		}
+		if tt.want == http.StatusBadRequest && !strings.Contains(r.raw, "extra data after the JSON object") {
+			t.Errorf("%s: body %s, want it to name the extra data", tt.name, r.raw)
+		}
+	}
+	if _, total, err := f.st.ListJobs(context.Background(), f.p, f.pSpider, store.JobFilter{}, store.Page{Limit: 10}); err != nil || total != 1 {
+		t.Errorf("spider has %d jobs (%v), want only the valid request's", total, err)
+	}
+}

@@ -144,7 +144,7 @@ func (s *Server) launch(r *http.Request, jid int64) {
 	}
 	if err := s.queue.NotifyQueued(); err != nil {
 		// The job is IN_QUEUE in Postgres, where workers also look every second.
-		s.log.Warn("notify workers of a new job", "jid", jid, "error", err)
+		s.log.Warn("notify workers of a new job failed; it starts at their next look, within a second", "jid", jid, "error", err)
 	}
 }
 
@@ -282,7 +282,7 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) (any, error) 
 		update.FromStatus = job.Status
 	}
 
-	updated, err := s.store.UpdateJob(r.Context(), job.JID, update)
+	job, updated, err := s.applyJobUpdate(r.Context(), job, update, actor)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, errMessage(http.StatusConflict, "The job's status changed meanwhile; read it again and retry.")
 	}
@@ -387,7 +387,7 @@ func (s *Server) stopJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, errMessage(http.StatusBadRequest, transitionMessage(err))
 	}
 	stopped := lifecycle.Stopped
-	updated, err := s.store.UpdateJob(r.Context(), job.JID, store.JobUpdate{FromStatus: job.Status, Status: &stopped})
+	job, updated, err := s.applyJobUpdate(r.Context(), job, store.JobUpdate{FromStatus: job.Status, Status: &stopped}, actor)
 	if errors.Is(err, store.ErrConflict) {
 		return nil, errMessage(http.StatusConflict, "The job's status changed meanwhile; read it again and retry.")
 	}
@@ -400,6 +400,35 @@ func (s *Server) stopJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	s.afterStatusChange(r.Context(), updated, job.Status)
 	return jobUpdateDTO(updated), nil
+}
+
+// stopRetries is how many times a user's stop is applied again after the job moved on.
+const stopRetries = 3
+
+// applyJobUpdate applies update to job and returns the job as it was just before the update,
+// and as it is after. A user's stop that races with the worker moving the job on (from
+// IN_QUEUE to WAITING to RUNNING) is applied again to the job's new status, so that the user
+// sees no conflict for a change they did not make. A job stopped meanwhile is returned as is.
+func (s *Server) applyJobUpdate(ctx context.Context, job *store.Job, update store.JobUpdate, actor lifecycle.Actor) (before, after *store.Job, err error) {
+	stop := actor == lifecycle.User && update.Status != nil && *update.Status == lifecycle.Stopped
+	for attempt := 1; ; attempt++ {
+		after, err = s.store.UpdateJob(ctx, job.JID, update)
+		if !errors.Is(err, store.ErrConflict) || !stop || attempt > stopRetries {
+			return job, after, err
+		}
+
+		job, err = s.store.JobByID(ctx, job.JID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if job.Status == lifecycle.Stopped {
+			return job, job, nil
+		}
+		if err := lifecycle.Check(job.Status, lifecycle.Stopped, actor); err != nil {
+			return nil, nil, errMessage(http.StatusBadRequest, transitionMessage(err))
+		}
+		update.FromStatus = job.Status
+	}
 }
 
 func jobUpdateDTO(j *store.Job) jobUpdatedDTO {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -90,6 +91,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request) (*fields, error) {
 				return nil, err
 			}
 			return nil, errDetail(http.StatusBadRequest, "JSON parse error - "+err.Error())
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			var maxErr *http.MaxBytesError
+			if errors.As(err, &maxErr) {
+				return nil, err
+			}
+			return nil, errDetail(http.StatusBadRequest, "JSON parse error - extra data after the JSON object; send one object.")
 		}
 		obj, ok := body.(map[string]any)
 		if !ok {

@@ -129,10 +129,11 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 		unavailable error
 		untried     []int64
 	)
-	// launchOne launches l unless the engine was found unavailable, and then sets l aside.
+	// launchOne launches l unless the engine was found unavailable or the worker is shutting
+	// down, and then sets l aside.
 	launchOne := func(l *store.Launch) {
 		mu.Lock()
-		skip := unavailable != nil
+		skip := unavailable != nil || ctx.Err() != nil
 		if skip {
 			untried = append(untried, l.Job.JID)
 		}
@@ -167,10 +168,19 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 	close(next)
 	wg.Wait()
 
-	if _, err := s.store.ReturnJobsToQueue(ctx, untried, unavailableWait, true); err != nil {
+	writeCtx, cancel := storeContext(ctx)
+	defer cancel()
+	if _, err := s.store.ReturnJobsToQueue(writeCtx, untried, unavailableWait, true); err != nil {
 		return err
 	}
 	return unavailable
+}
+
+// storeContext returns a context for the store writes that follow a launch. They must happen
+// even when the worker is shutting down, or a claimed job would stay WAITING until the
+// reconcile finds it missing from the engine, lost_job_grace_seconds later.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 }
 
 // DispatchJob claims one queued job and launches it, for a job that is to start at once. A
@@ -203,6 +213,11 @@ func (s *Service) launch(ctx context.Context, launch *store.Launch) error {
 		return s.requeue(ctx, job, err)
 	}
 	resp, err := s.engine.CreateJob(ctx, &engine.CreateJobRequest{Spec: spec})
+	if err != nil && ctx.Err() != nil {
+		// The worker is shutting down. The job goes back to the queue without using an attempt,
+		// and an engine that created it anyway finds it by name at the next launch.
+		err = errdefs.Unavailable("launch interrupted by the worker's shutdown: %v", err)
+	}
 	if errors.Is(err, errdefs.ErrInvalid) {
 		return s.fail(ctx, job, lifecycle.Waiting, "the engine rejected the job: "+err.Error())
 	}
@@ -218,6 +233,8 @@ func (s *Service) launch(ctx context.Context, launch *store.Launch) error {
 // its cluster unreachable) does not use up attempts: the job waits for it. requeue returns
 // cause, or nil when the job ended in ERROR.
 func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) error {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
 	if errors.Is(cause, errdefs.ErrUnavailable) {
 		if _, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, unavailableWait, true); err != nil {
 			return err
@@ -238,6 +255,8 @@ func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) erro
 
 // fail moves a job to ERROR with a reason, if it still has status from.
 func (s *Service) fail(ctx context.Context, job *store.Job, from, reason string) error {
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
 	status := lifecycle.Error
 	_, err := s.store.UpdateJob(ctx, job.JID, store.JobUpdate{FromStatus: from, Status: &status, ErrorReason: &reason})
 	if errors.Is(err, store.ErrConflict) {

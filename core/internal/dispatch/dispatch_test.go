@@ -361,3 +361,47 @@ func TestDispatchQueuedRetriesWithBackoff(t *testing.T) {
 		t.Errorf("job statuses after 3 failed attempts: %v, want all ERROR", got)
 	}
 }
+
+// blockingEngine is a test double of an engine whose CreateJob waits until its call is
+// cancelled, as a launch does when the worker shuts down during a slow engine call.
+type blockingEngine struct {
+	engine.Engine
+	started chan struct{}
+}
+
+func (e *blockingEngine) CreateJob(ctx context.Context, _ *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
+	select {
+	case e.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// Jobs claimed when the worker shuts down go back to the queue at once, without using an
+// attempt, where they stayed WAITING until the reconcile found them missing from the engine.
+func TestDispatchQueuedShutdownReturnsJobs(t *testing.T) {
+	t.Parallel()
+	st := testenv.Store(t)
+	jids := queuedJobs(t, st, 10)
+	eng := &blockingEngine{started: make(chan struct{}, 1)}
+	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 2})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-eng.started
+		cancel()
+	}()
+	if err := svc.DispatchQueued(ctx); err == nil {
+		t.Error("dispatch queued during a shutdown returned no error")
+	}
+	for _, jid := range jids {
+		j, err := st.JobByID(context.Background(), jid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status != store.JobInQueue || j.DispatchAttempts != 0 {
+			t.Errorf("job %d after the shutdown: %s, %d attempts; want IN_QUEUE, 0", jid, j.Status, j.DispatchAttempts)
+		}
+	}
+}

@@ -271,6 +271,8 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	// deploy tasks: they poll Redis with a back-off that reaches 5 seconds after about a second
 	// without tasks. The drain goroutine is not waited for: gocraft's Stop ends the workers.
 	dispatchNow, drainNow := make(chan struct{}, 1), make(chan struct{}, 1)
+	// The first claim comes at once, for the jobs queued while no worker ran.
+	signal(dispatchNow)
 	loops.Go(func() {
 		every(ctx, log, "launch queued jobs", opts.DispatchEvery, dispatchNow, spaced(claimGap, h.DispatchQueued))
 	})
