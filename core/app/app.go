@@ -168,14 +168,22 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		},
 	}, a.log)
 	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Serve returns as soon as Shutdown starts; the requests in progress end within Shutdown.
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		_ = httpSrv.Shutdown(shutdown)
+		if err := httpSrv.Shutdown(shutdown); err != nil {
+			a.log.Warn("requests still in progress at the end of the shutdown timeout were cut off", "error", err)
+		}
 	}()
 	a.log.Info("api listening", "address", ln.Addr().String(), "api_host", a.cfg.APIHost)
 	err := httpSrv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		<-drained
+	}
 	srv.Wait()
 	a.log.Info("api stopped")
 	if !errors.Is(err, http.ErrServerClosed) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -45,10 +46,19 @@ func Run(ctx context.Context, command, configPath string, log hclog.Logger) erro
 		if err := a.EnsureAdmin(ctx, envOr("ESTELA_ADMIN_USERNAME", "admin"), os.Getenv("ESTELA_ADMIN_PASSWORD"), os.Stdout); err != nil {
 			return fmt.Errorf("create superuser: %w", err)
 		}
-		if command == "all" {
-			go a.RunWorker(ctx)
+		if command != "all" {
+			return a.RunAPI(ctx)
 		}
-		return a.RunAPI(ctx)
+		// The worker ends before the deferred Close, so that its last writes reach Postgres
+		// and the plugins. It also ends when the API fails to start.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var worker sync.WaitGroup
+		worker.Go(func() { a.RunWorker(ctx) })
+		err := a.RunAPI(ctx)
+		cancel()
+		worker.Wait()
+		return err
 	}
 	return nil
 }

@@ -337,10 +337,13 @@ func (s *Store) ClaimJob(ctx context.Context, jid int64) (*Job, error) {
 }
 
 // ReturnJobsToQueue puts WAITING jobs whose launch failed back in the queue, where no worker
-// claims them before the after duration has passed, and deletes the tokens their claim made.
-// With refund set the claim's attempt is not counted, for launches that failed because the
-// engine was unavailable. Jobs that are no longer WAITING are left alone. It returns how many
-// jobs went back.
+// claims them before the after duration has passed. With refund set the claim's attempt is not
+// counted, for launches that failed because the engine was unavailable. Jobs that are no
+// longer WAITING are left alone. It returns how many jobs went back.
+//
+// The tokens of earlier claims stay valid until the job ends: an engine may have created the
+// job before its failure reached the worker, and then keeps that job, and its token, when the
+// next launch requests it by name.
 func (s *Store) ReturnJobsToQueue(ctx context.Context, jids []int64, after time.Duration, refund bool) (int, error) {
 	if len(jids) == 0 {
 		return 0, nil
@@ -349,14 +352,13 @@ func (s *Store) ReturnJobsToQueue(ctx context.Context, jids []int64, after time.
 	if refund {
 		refunded = 1
 	}
-	var n int
-	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), `WITH returned AS (
-			UPDATE jobs SET status = ?, status_changed = now(), dispatch_after = now() + ? * interval '1 microsecond',
-				dispatch_attempts = greatest(dispatch_attempts - ?, 0)
-			WHERE jid = ANY(?) AND status = ? RETURNING jid),
-		revoked AS (DELETE FROM tokens WHERE job_id IN (SELECT jid FROM returned))
-		SELECT count(*) FROM returned`, JobInQueue, after.Microseconds(), refunded, pg.Array(jids), JobWaiting)
-	return n, mapError("return jobs to the queue", err)
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET status = ?, status_changed = now(),
+			dispatch_after = now() + ? * interval '1 microsecond', dispatch_attempts = greatest(dispatch_attempts - ?, 0)
+		WHERE jid = ANY(?) AND status = ?`, JobInQueue, after.Microseconds(), refunded, pg.Array(jids), JobWaiting)
+	if err != nil {
+		return 0, mapError("return jobs to the queue", err)
+	}
+	return res.RowsAffected(), nil
 }
 
 // ActiveJobs returns every WAITING or RUNNING job, oldest first.
