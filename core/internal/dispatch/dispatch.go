@@ -111,7 +111,11 @@ func (s *Service) DispatchQueued(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.launchAll(ctx, launches); err != nil || len(launches) < claimBatch {
+		err = s.launchAll(ctx, launches)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil || len(launches) < claimBatch {
 			return err
 		}
 	}
@@ -144,6 +148,8 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 
 		err := s.launch(ctx, l)
 		switch {
+		case ctx.Err() != nil:
+			// The launch was interrupted by the shutdown, and the job went back to the queue.
 		case errors.Is(err, errdefs.ErrUnavailable):
 			mu.Lock()
 			unavailable = err
@@ -168,9 +174,14 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 	close(next)
 	wg.Wait()
 
+	// Jobs set aside because the worker is shutting down may be claimed at once by another.
+	wait := unavailableWait
+	if unavailable == nil {
+		wait = 0
+	}
 	writeCtx, cancel := storeContext(ctx)
 	defer cancel()
-	if _, err := s.store.ReturnJobsToQueue(writeCtx, untried, unavailableWait, true); err != nil {
+	if _, err := s.store.ReturnJobsToQueue(writeCtx, untried, wait, true); err != nil {
 		return err
 	}
 	return unavailable

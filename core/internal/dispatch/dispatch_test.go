@@ -395,6 +395,7 @@ func TestDispatchQueuedShutdownReturnsJobs(t *testing.T) {
 	if err := svc.DispatchQueued(ctx); err == nil {
 		t.Error("dispatch queued during a shutdown returned no error")
 	}
+	waiting := 0
 	for _, jid := range jids {
 		j, err := st.JobByID(context.Background(), jid)
 		if err != nil {
@@ -403,5 +404,12 @@ func TestDispatchQueuedShutdownReturnsJobs(t *testing.T) {
 		if j.Status != store.JobInQueue || j.DispatchAttempts != 0 {
 			t.Errorf("job %d after the shutdown: %s, %d attempts; want IN_QUEUE, 0", jid, j.Status, j.DispatchAttempts)
 		}
+		if j.DispatchAfter != nil && time.Until(*j.DispatchAfter) > 0 {
+			waiting++
+		}
+	}
+	// Only the launches under way (one per launcher) wait before their next claim.
+	if waiting > 2 {
+		t.Errorf("%d jobs wait before their next claim, want at most the 2 whose launch was interrupted", waiting)
 	}
 }
