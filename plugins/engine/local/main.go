@@ -7,5 +7,7 @@ package main
 import "github.com/estela-go/estela-go/sdk/engine"
 
 func main() {
-	engine.Serve(newEngine(engine.Logger()))
+	e := newEngine(engine.Logger())
+	e.exitOnTerm()
+	engine.Serve(e)
 }
