@@ -173,6 +173,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		defer close(drained)
 		<-ctx.Done()
+		a.log.Info("api stopping: finishing the requests in progress, for up to 20 s")
 		shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if err := httpSrv.Shutdown(shutdown); err != nil {

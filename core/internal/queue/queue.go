@@ -289,6 +289,7 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	go q.listen(ctx, log, map[string]chan<- struct{}{wakeJobs: dispatchNow, wakeDeploys: drainNow})
 	log.Info("worker started", "concurrency", opts.Concurrency, "namespace", q.namespace)
 	<-ctx.Done()
+	log.Info("worker stopping: finishing the launches and tasks in progress")
 	pool.Stop()
 	loops.Wait()
 	log.Info("worker stopped")
