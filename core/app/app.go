@@ -51,7 +51,7 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger) (*App, erro
 	w := cfg.Worker
 	a.dispatch = dispatch.New(a.store, a.engine, a.creds, a.queue, stats, dispatch.Settings{
 		APIHost: cfg.APIHost, RedisURL: cfg.RedisURL, LostJobGrace: w.LostJobGrace(), MaxDispatchAttempts: w.MaxDispatchAttempts,
-		Launchers: w.Concurrency,
+		Launchers:    w.Concurrency,
 		Images:       dispatch.ImageSettings{Registry: cfg.Images.Registry, Repository: cfg.Images.Repository},
 		BuildTimeout: time.Duration(cfg.Images.BuildTimeoutMinutes) * time.Minute,
 	}, log)

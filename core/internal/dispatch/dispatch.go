@@ -103,8 +103,9 @@ const (
 // DispatchQueued launches the queued jobs that are due, claimed from Postgres in batches,
 // until a claim finds less than a full batch. Jobs queued after that claim are left to the
 // next call, which their notification or the next tick brings. It stops early, with an error,
-// when the engine is unavailable: the jobs not launched go back to the queue without counting
-// an attempt. Several workers may call it at once; each job is claimed by one of them.
+// when the engine is unavailable or ctx ends: the jobs not launched go back to the queue
+// without counting an attempt. Several workers may call it at once, and each job is claimed
+// by one of them.
 func (s *Service) DispatchQueued(ctx context.Context) error {
 	for ctx.Err() == nil {
 		launches, err := s.store.ClaimQueuedJobs(ctx, claimBatch)

@@ -1,8 +1,8 @@
 // Package queue runs the worker's background work: launching queued jobs, preparing deploys
 // (gocraft/work tasks on Redis), firing cron jobs and the periodic reconcile. It is the only
-// package that imports gocraft/work. Redis may lose its data; Postgres stays the source of
-// truth. Queued jobs are claimed from Postgres itself, and the reconcile enqueues again the
-// deploys that Redis lost.
+// package that imports gocraft/work. Redis may lose its data, because Postgres stays the
+// source of truth: queued jobs are claimed from Postgres itself, and the reconcile enqueues
+// again the deploys that Redis lost.
 package queue
 
 import (

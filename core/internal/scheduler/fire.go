@@ -128,6 +128,6 @@ func (s *Scheduler) notify(runs []store.CronRun) {
 		return
 	}
 	if err := s.queue.NotifyQueued(); err != nil {
-		s.log.Warn("notify workers of cron job runs", "jobs", len(runs), "error", err)
+		s.log.Warn("notify workers of cron job runs failed; the jobs start at their next look, within a second", "jobs", len(runs), "error", err)
 	}
 }
