@@ -26,6 +26,10 @@ type Store struct {
 	// exports serves the downloads, which hold a connection for as long as a client reads.
 	// With a pool of their own, slow downloads cannot take every connection from requests.
 	exports *pg.DB
+	// ingest stores the batches that jobs send. Each holds a connection while its rows are
+	// copied, tens of milliseconds under load; with a pool of their own, running jobs cannot
+	// take every connection from requests.
+	ingest *pg.DB
 }
 
 // Options tunes Open. Zero fields take their defaults.
@@ -37,6 +41,10 @@ type Options struct {
 
 // exportConnections is the number of downloads that stream at once. More wait for a connection.
 const exportConnections = 16
+
+// ingestConnections is the number of job data batches stored at once. More wait for a
+// connection.
+const ingestConnections = 8
 
 // DefaultPoolSize returns twice the number of CPU cores the process may use, between 4 and 20.
 //
@@ -69,12 +77,14 @@ func Open(ctx context.Context, url string, o Options) (*Store, error) {
 	}
 	exportOpts := *opts
 	exportOpts.PoolSize = exportConnections
-	return &Store{db: db, exports: pg.Connect(&exportOpts)}, nil
+	ingestOpts := *opts
+	ingestOpts.PoolSize = ingestConnections
+	return &Store{db: db, exports: pg.Connect(&exportOpts), ingest: pg.Connect(&ingestOpts)}, nil
 }
 
 // Close closes every connection of the pools.
 func (s *Store) Close() error {
-	return errors.Join(s.db.Close(), s.exports.Close())
+	return errors.Join(s.db.Close(), s.exports.Close(), s.ingest.Close())
 }
 
 // Ping checks that the database responds.

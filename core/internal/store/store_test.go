@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -209,6 +211,63 @@ func TestIngestBatchDeduplicates(t *testing.T) {
 	}
 	if _, err := st.IngestBatch(ctx, j.JID, store.DataItems, "batch-2", []json.RawMessage{json.RawMessage(`{bad`)}); err == nil {
 		t.Error("ingest of invalid JSON succeeded, want an error")
+	}
+}
+
+// A batch that fails after its transaction began must not leave the transaction open on a
+// pooled connection, where the next batch would run inside it.
+func TestIngestFailuresLeaveNoTransactionOpen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+
+	// Postgres, not the array scan, rejects "tru", so the COPY fails inside the transaction.
+	// A missing job fails the ledger statement that opens it.
+	for i := range 20 {
+		batch := fmt.Sprintf("bad-%d", i)
+		if _, _, err := st.IngestArray(ctx, j.JID, store.DataItems, batch, []byte(`[{"ok": 1}, {"a": tru}]`)); !errors.Is(err, store.ErrInvalidRecords) {
+			t.Fatalf("batch %s with invalid JSON: err = %v, want ErrInvalidRecords", batch, err)
+		}
+		if _, _, err := st.IngestArray(ctx, j.JID+1000, store.DataItems, batch, []byte(`[{"ok": 1}]`)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("batch %s of a missing job: err = %v, want ErrNotFound", batch, err)
+		}
+	}
+	open, err := st.QueryInt64(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Errorf("%d connections idle in a transaction after the failed batches, want 0", open)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dup := false
+			_, dup, errs[i] = st.IngestArray(ctx, j.JID, store.DataItems, fmt.Sprintf("bad-%d", i), []byte(`[{"ok": 1}]`))
+			if errs[i] == nil && dup {
+				errs[i] = errors.New("reported as a duplicate: the failed batch was recorded")
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("batch bad-%d sent again with valid records: %v", i, err)
+		}
+	}
+	if n, err := st.CountJobData(ctx, j.JID, store.DataItems); err != nil || n != 20 {
+		t.Errorf("items stored = %d, %v; want the 20 of the valid batches", n, err)
 	}
 }
 
