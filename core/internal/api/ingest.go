@@ -20,6 +20,10 @@ type ingestBody struct {
 	Records json.RawMessage `json:"records" validate:"required" doc:"a JSON array of objects, at least one"`
 }
 
+// bodyBuffers holds the bodies of ingest requests being handled. The records stored from a
+// body are slices of it, so it goes back only when the handler returns.
+var bodyBuffers = store.NewBufferPool()
+
 // ingest stores a batch of items, requests, logs or the final stats of a job. Only the job's
 // own token may send them. The batch is acknowledged after it is committed; a batch id the job
 // already sent is acknowledged again without storing the batch twice.
@@ -32,7 +36,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, errDetail(http.StatusForbidden, "Only the job itself may send its data; use the job's token.")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxIngestBytes)
-	var raw bytes.Buffer
+	raw := bodyBuffers.Get()
+	defer bodyBuffers.Put(raw)
 	if r.ContentLength > 0 && r.ContentLength <= s.opts.MaxIngestBytes {
 		raw.Grow(int(r.ContentLength) + bytes.MinRead)
 	}

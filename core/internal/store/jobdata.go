@@ -46,18 +46,22 @@ var ErrInvalidRecords = errors.New("invalid records")
 // an error wrapping ErrInvalidRecords, and nothing of the batch is stored. It returns how
 // many records the batch had.
 func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, batchID string, array []byte) (records int, duplicate bool, err error) {
-	var rows bytes.Buffer
+	rows := ingestBuffers.Get()
+	defer ingestBuffers.Put(rows)
 	rows.Grow(len(array) + len(array)/8)
-	n, err := encodeArrayRows(&rows, jobID, kind, array)
+	n, err := encodeArrayRows(rows, jobID, kind, array)
 	if err != nil {
 		return 0, false, fmt.Errorf("%w: %v", ErrInvalidRecords, err)
 	}
 	if n == 0 {
 		return 0, false, fmt.Errorf("%w: a batch needs at least one record", ErrInvalidRecords)
 	}
-	duplicate, err = s.ingestRows(ctx, jobID, kind, batchID, &rows, n)
+	duplicate, err = s.ingestRows(ctx, jobID, kind, batchID, rows, n)
 	return n, duplicate, err
 }
+
+// ingestBuffers holds the COPY rows of batches being stored.
+var ingestBuffers = NewBufferPool()
 
 // ingestRows stores COPY rows of one batch and its ledger entry in one transaction, on a
 // connection of the ingest pool. BEGIN travels with the ledger statement, so a batch costs
