@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -115,15 +116,24 @@ func skipJSONValue(b []byte, i int) (int, error) {
 	}
 }
 
-// skipJSONString returns the index just after the string that starts at b[i].
+// skipJSONString returns the index just after the string that starts at b[i]. It jumps from
+// quote to quote with bytes.IndexByte; a quote ends the string unless an odd number of
+// backslashes comes right before it.
 func skipJSONString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '"':
-			return j + 1, nil
-		case '\\':
-			j++ // the byte it escapes
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			break
 		}
+		end := j + q
+		backslashes := 0
+		for k := end - 1; k > i && b[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return end + 1, nil
+		}
+		j = end + 1
 	}
 	return len(b), fmt.Errorf("the string at byte %d is not closed", i)
 }

@@ -13,6 +13,7 @@ func FuzzParseIngestBody(f *testing.F) {
 	f.Add(`{"records": [], "type": "lo\u0067s", "other": {"x": null}, "batch_id": "b"}`)
 	f.Add(`{"type": "items", "type": "requests", "records": 12.5e3}`)
 	f.Add(`{}`)
+	f.Add(`{"batch_id": "ends in \\\\", "type": "a \\\\\\" quote\\\\\\\\", "records": ["\\\\\\"\\\\"]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		var fields map[string]json.RawMessage
 		if json.Unmarshal([]byte(in), &fields) != nil || fields == nil {

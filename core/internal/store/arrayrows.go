@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 )
 
@@ -92,11 +93,17 @@ func writeObject(w *bytes.Buffer, array []byte, i int) (int, error) {
 
 // copyStringEnd scans the string whose contents start at array[i] and returns the index after
 // its closing quote. At each backslash it writes the bytes from *start to it, then the
-// backslash again for COPY, and moves *start past it. Ordinary bytes are skipped in a tight
-// loop.
+// backslash again for COPY, and moves *start past it. Ordinary bytes are skipped eight at a
+// time, then one at a time up to the next byte that is not ordinary.
 func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error) {
 	n := len(array)
 	for i < n {
+		for i+8 <= n && ordinaryWord(binary.LittleEndian.Uint64(array[i:])) {
+			i += 8
+		}
+		if i == n {
+			break
+		}
 		c := array[i]
 		for c != '"' && c != '\\' && c >= 0x20 {
 			i++
@@ -130,6 +137,23 @@ func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error
 		i++
 	}
 	return i, fmt.Errorf("the object is not closed")
+}
+
+// Bytes of a uint64, for testing eight bytes at once.
+const (
+	eachByte = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// ordinaryWord reports whether none of the eight bytes in x is a quote, a backslash or a
+// control character (below 0x20). (v - eachByte) &^ v has the high bit of a byte set where v
+// has a zero byte, and (x - eachByte*0x20) &^ x where x has a byte below 0x20. Either may also
+// set the bit of a byte above such a byte, which only sends that word to the byte loop.
+func ordinaryWord(x uint64) bool {
+	quote := x ^ (eachByte * '"')
+	backslash := x ^ (eachByte * '\\')
+	found := ((quote - eachByte) &^ quote) | ((backslash - eachByte) &^ backslash) | ((x - eachByte*0x20) &^ x)
+	return found&highBits == 0
 }
 
 func skipSpace(b []byte, i int) int {

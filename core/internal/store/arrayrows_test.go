@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -42,6 +43,7 @@ func TestEncodeArrayRowsRejects(t *testing.T) {
 		{`[{"a": 1} {"b": 2}]`, "expected ',' or ']' after record 0"},
 		{`[{"a": 1},]`, "record 1 is not a JSON object"},
 		{"[{\"a\": \"tab\there\"}]", "record 0: a control character"},
+		{"[{\"a\": \"a long string, then a newline\n\"}]", "record 0: a control character"},
 		{`[{"a": 1}`, "the array is not closed"},
 		{`[{"a": [1}`, "record 0: the object is not closed"},
 		{`[{"a": 1}] x`, "unexpected data after the array"},
@@ -55,6 +57,7 @@ func TestEncodeArrayRowsRejects(t *testing.T) {
 
 func FuzzEncodeArrayRows(f *testing.F) {
 	f.Add(`[{"a": "b\\c", "d": [1, {"e": " x "}]}]`)
+	f.Add(`[{"description": "eight by eight: \\\\ then \" and \\u00e9 past the first word", "n": "ends in \\\\"}]`)
 	f.Fuzz(func(t *testing.T, in string) {
 		var records []json.RawMessage
 		if json.Unmarshal([]byte(in), &records) != nil {
@@ -76,4 +79,41 @@ func FuzzEncodeArrayRows(f *testing.F) {
 			t.Fatalf("rows differ for %q:\ngot  %q\nwant %q", in, got.String(), want.String())
 		}
 	})
+}
+
+// ordinaryWord must agree with a test of each byte, for every byte value at every position
+// and for words of several unusual bytes.
+func TestOrdinaryWord(t *testing.T) {
+	t.Parallel()
+	ordinary := func(b byte) bool { return b != '"' && b != '\\' && b >= 0x20 }
+	check := func(word [8]byte) {
+		want := true
+		for _, b := range word {
+			want = want && ordinary(b)
+		}
+		if got := ordinaryWord(binary.LittleEndian.Uint64(word[:])); got != want {
+			t.Fatalf("ordinaryWord(%q) = %v, want %v", word[:], got, want)
+		}
+	}
+	for _, fill := range []byte{'a', ' ', 0x7f, 0x80, 0xff, '!', '#', '[', ']'} {
+		for pos := range 8 {
+			for b := range 256 {
+				word := [8]byte{fill, fill, fill, fill, fill, fill, fill, fill}
+				word[pos] = byte(b)
+				check(word)
+			}
+		}
+	}
+	unusual := []byte{0, 0x01, 0x1f, 0x20, 0x21, '"', '#', '[', '\\', ']', 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	for _, a := range unusual {
+		for _, b := range unusual {
+			for pos := range 7 {
+				word := [8]byte{'x', 'x', 'x', 'x', 'x', 'x', 'x', 'x'}
+				word[pos], word[pos+1] = a, b
+				check(word)
+				word[7-pos] = a
+				check(word)
+			}
+		}
+	}
 }
