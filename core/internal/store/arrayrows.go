@@ -9,11 +9,12 @@ import (
 // encodeArrayRows writes one COPY text-format row per element of a JSON array of objects, in
 // one pass: it splits the elements, drops the whitespace between tokens and escapes
 // backslashes, without decoding anything. It checks the array's own grammar (brackets,
-// commas, objects as elements) and rejects control characters inside strings. The grammar
-// inside each object is left to Postgres, which checks every row when it stores it as json,
-// so a row Postgres accepts is a whole JSON object of the array. In valid JSON a
-// backslash is the only byte that COPY's text format needs escaped, since tabs, newlines and
-// carriage returns cannot appear raw inside strings. It returns how many rows it wrote.
+// commas, objects as elements), rejects control characters inside strings and backslashes
+// outside them, and replaces escaped NULs (see nulReplacement). The grammar inside each
+// object is left to Postgres, which checks every row when it stores it as json, so a row
+// Postgres accepts is a whole JSON object of the array. In valid JSON a backslash is the
+// only byte that COPY's text format needs escaped, since tabs, newlines and carriage returns
+// cannot appear raw inside strings. It returns how many rows it wrote.
 func encodeArrayRows(w *bytes.Buffer, jobID int64, kind DataKind, array []byte) (int, error) {
 	prefix := fmt.Sprintf("%d\t%d\t", jobID, kind)
 	i := skipSpace(array, 0)
@@ -85,16 +86,27 @@ func writeObject(w *bytes.Buffer, array []byte, i int) (int, error) {
 				w.Write(array[start : i+1])
 				return i + 1, nil
 			}
+		case '\\':
+			// COPY would read it as an escape and store other bytes than were sent.
+			return i, fmt.Errorf("a backslash outside a string")
 		}
 		i++
 	}
 	return i, fmt.Errorf("the object is not closed")
 }
 
+// Postgres text cannot hold the NUL character, so json values holding \u0000 fail wherever
+// they are read as text or jsonb. A record's \u0000 is stored as \ufffd, the replacement
+// character, of the same length.
+var nulDigits = []byte("0000")
+
+const nulReplacement = "ufffd"
+
 // copyStringEnd scans the string whose contents start at array[i] and returns the index after
 // its closing quote. At each backslash it writes the bytes from *start to it, then the
-// backslash again for COPY, and moves *start past it. Ordinary bytes are skipped eight at a
-// time, then one at a time up to the next byte that is not ordinary.
+// backslash again for COPY, and moves *start past it; an escaped NUL becomes \ufffd.
+// Ordinary bytes are skipped eight at a time, then one at a time up to the next byte that
+// is not ordinary.
 func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error) {
 	n := len(array)
 	for i < n {
@@ -131,6 +143,10 @@ func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error
 			w.Write(array[*start : i+1])
 			w.WriteByte('\\')
 			*start = i + 1
+		case c == 'u' && bytes.HasPrefix(array[i+1:], nulDigits):
+			w.WriteString(nulReplacement)
+			i += len(nulDigits)
+			*start = i + 1
 		case c < 0x20:
 			return i, fmt.Errorf("a control character (byte %d) inside a string; escape it", c)
 		}
@@ -161,4 +177,26 @@ func skipSpace(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// replaceNULEscapes returns the JSON text b with each \u0000 escape in its strings replaced
+// by \ufffd, as COPY rows have them. b itself is left as it is.
+func replaceNULEscapes(b []byte) []byte {
+	out := b
+	inString := false
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '"':
+			inString = !inString
+		case b[i] == '\\' && inString:
+			if bytes.HasPrefix(b[i+1:], []byte("u0000")) {
+				if &out[0] == &b[0] {
+					out = bytes.Clone(b)
+				}
+				copy(out[i+1:], nulReplacement)
+			}
+			i++ // the escaped byte
+		}
+	}
+	return out
 }

@@ -47,6 +47,7 @@ func TestEncodeArrayRowsRejects(t *testing.T) {
 		{`[{"a": 1}`, "the array is not closed"},
 		{`[{"a": [1}`, "record 0: the object is not closed"},
 		{`[{"a": 1}] x`, "unexpected data after the array"},
+		{`[{"a": 1\}]`, "record 0: a backslash outside a string"},
 	} {
 		var b bytes.Buffer
 		if _, err := encodeArrayRows(&b, 1, DataItems, []byte(tt.in)); err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -57,6 +58,7 @@ func TestEncodeArrayRowsRejects(t *testing.T) {
 
 func FuzzEncodeArrayRows(f *testing.F) {
 	f.Add(`[{"a": "b\\c", "d": [1, {"e": " x "}]}]`)
+	f.Add(`[{"nul\u0000": "\u0000 and \\u0000 and \\\u0000"}]`)
 	f.Add(`[{"description": "eight by eight: \\\\ then \" and \\u00e9 past the first word", "n": "ends in \\\\"}]`)
 	f.Fuzz(func(t *testing.T, in string) {
 		var records []json.RawMessage

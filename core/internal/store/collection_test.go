@@ -80,10 +80,15 @@ func TestSharedCollectionItems(t *testing.T) {
 	if n, _ := st.CountJobData(ctx, first, store.DataLogs); n != 0 {
 		t.Errorf("run %d sees %d log lines of another run, want 0", first, n)
 	}
+	// The reply counts what was stored: {"n":3} is in the collection already, and the second
+	// {"n":4} repeats the first.
+	if stored, _, err := st.IngestArray(ctx, second, store.DataItems, "d", []byte(`[{"n": 3}, {"n": 4}, {"n": 4}]`)); err != nil || stored != 1 {
+		t.Errorf("batch with one new item: stored %d, %v; want 1", stored, err)
+	}
 	if _, err := st.DeleteJobData(ctx, first, store.DataItems); err != nil {
 		t.Fatal(err)
 	}
-	if got := items(t, st, second); len(got) != 1 || got[0] != `{"n":3}` {
-		t.Errorf("items after deleting run %d's = %v, want the other run's {\"n\":3}", first, got)
+	if got := items(t, st, second); len(got) != 2 || got[0] != `{"n":3}` || got[1] != `{"n":4}` {
+		t.Errorf("items after deleting run %d's = %v, want the other run's {\"n\":3} and {\"n\":4}", first, got)
 	}
 }

@@ -34,7 +34,8 @@ func (s *Store) IngestBatch(ctx context.Context, jobID int64, kind DataKind, bat
 	if err := encodeCopyRows(&rows, jobID, kind, records); err != nil {
 		return false, err
 	}
-	return s.ingestRows(ctx, jobID, kind, batchID, &rows, len(records))
+	_, duplicate, err = s.ingestRows(ctx, jobID, kind, batchID, &rows, len(records))
+	return duplicate, err
 }
 
 // ErrInvalidRecords is wrapped by IngestArray's errors about the records themselves.
@@ -44,7 +45,8 @@ var ErrInvalidRecords = errors.New("invalid records")
 // pass turns the array into COPY rows, with no decoding of each record. An array that is not
 // an array of JSON objects, found by that pass or by Postgres when it stores the rows, gives
 // an error wrapping ErrInvalidRecords, and nothing of the batch is stored. It returns how
-// many records the batch had.
+// many records were stored: fewer than the batch had when a unique collection already held
+// some.
 func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, batchID string, array []byte) (records int, duplicate bool, err error) {
 	rows := ingestBuffers.Get()
 	defer ingestBuffers.Put(rows)
@@ -56,8 +58,7 @@ func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, bat
 	if n == 0 {
 		return 0, false, fmt.Errorf("%w: a batch needs at least one record", ErrInvalidRecords)
 	}
-	duplicate, err = s.ingestRows(ctx, jobID, kind, batchID, rows, n)
-	return n, duplicate, err
+	return s.ingestRows(ctx, jobID, kind, batchID, rows, n)
 }
 
 // ingestBuffers holds the COPY rows of batches being stored.
@@ -66,7 +67,7 @@ var ingestBuffers = NewBufferPool()
 // ingestRows stores COPY rows of one batch and its ledger entry in one transaction, on a
 // connection of the ingest pool. BEGIN travels with the ledger statement, so a batch costs
 // three round trips (BEGIN with the ledger, COPY, COMMIT), where a pg.Tx takes four.
-func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batchID string, rows *bytes.Buffer, records int) (duplicate bool, err error) {
+func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batchID string, rows *bytes.Buffer, records int) (stored int, duplicate bool, err error) {
 	conn := s.ingest.Conn().WithContext(ctx)
 	defer conn.Close()
 	open := true
@@ -85,7 +86,7 @@ func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batc
 	var recorded []struct {
 		Collection *string `pg:"collection"`
 	}
-	size := dataBytes(rows.Len(), records, jobID, kind)
+	size := dataBytes(rows, records, jobID, kind)
 	_, err = conn.QueryContext(ctx, &recorded, `BEGIN; WITH batch AS (
 			INSERT INTO job_data_batches (job_id, batch_id, kind, records, bytes)
 			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING job_id),
@@ -94,35 +95,37 @@ func (s *Store) ingestRows(ctx context.Context, jobID int64, kind DataKind, batc
 		SELECT (SELECT collection FROM job_collections WHERE job_id = ?) AS collection FROM batch`,
 		jobID, batchID, kind, records, size, size, jobID)
 	if err != nil {
-		return false, mapError("record batch", err)
+		return 0, false, mapError("record batch", err)
 	}
 	if len(recorded) == 0 {
-		return true, nil
+		return 0, true, nil
 	}
 	collection := ""
 	if recorded[0].Collection != nil {
 		collection = *recorded[0].Collection
 	}
+	stored = records
 	if kind == DataItems && collection != "" {
-		err = copyUniqueItems(ctx, conn, jobID, batchID, collection, rows, size)
+		stored, err = copyUniqueItems(ctx, conn, jobID, batchID, collection, rows, size)
 	} else if _, copyErr := conn.CopyFrom(rows, "COPY job_data (job_id, kind, data) FROM STDIN"); copyErr != nil {
 		err = copyError(copyErr)
 	}
 	if err != nil {
-		return false, err
+		return 0, false, err
 	}
 	open = false
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return false, mapError("commit batch", err)
+		return 0, false, mapError("commit batch", err)
 	}
-	return false, nil
+	return stored, false, nil
 }
 
-// dataBytes returns about how many JSON bytes COPY rows hold: their length without each row's
-// job id, kind and line end. Backslashes, doubled for COPY, count twice.
-func dataBytes(rowBytes, rows int, jobID int64, kind DataKind) int64 {
+// dataBytes returns how many JSON bytes COPY rows hold: their length without each row's job
+// id, kind and line end, and without the backslashes doubled for COPY.
+func dataBytes(rows *bytes.Buffer, records int, jobID int64, kind DataKind) int64 {
 	prefix := len(fmt.Sprintf("%d\t%d\t", jobID, kind))
-	return int64(rowBytes - rows*(prefix+1))
+	doubled := bytes.Count(rows.Bytes(), []byte{'\\'}) / 2
+	return int64(rows.Len() - doubled - records*(prefix+1))
 }
 
 // copyLine finds the row number in the context of a COPY error.
@@ -151,15 +154,17 @@ func copyError(err error) error {
 
 // copyUniqueItems stores only the items that the shared collection does not hold yet, as
 // estela's unique collections do, and counts what it stored in the batch ledger. copied is
-// the size the batch was recorded with, corrected here to what was stored.
-func copyUniqueItems(ctx context.Context, tx *pg.Conn, jobID int64, batchID, collection string, rows *bytes.Buffer, copied int64) error {
+// the size the batch was recorded with, corrected here to what was stored. It returns how
+// many items it stored.
+func copyUniqueItems(ctx context.Context, tx *pg.Conn, jobID int64, batchID, collection string, rows *bytes.Buffer, copied int64) (int, error) {
 	if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE ingest_items (job_id bigint, kind smallint, data json) ON COMMIT DROP"); err != nil {
-		return mapError("create ingest table", err)
+		return 0, mapError("create ingest table", err)
 	}
 	if _, err := tx.CopyFrom(rows, "COPY ingest_items (job_id, kind, data) FROM STDIN"); err != nil {
-		return copyError(err)
+		return 0, copyError(err)
 	}
-	_, err := tx.ExecContext(ctx, `WITH stored AS (
+	var stored int
+	_, err := tx.QueryOneContext(ctx, pg.Scan(&stored), `WITH stored AS (
 			INSERT INTO job_data (job_id, kind, data)
 			SELECT job_id, kind, data FROM (SELECT DISTINCT ON (md5(data::text)) job_id, kind, data, ctid FROM ingest_items
 				ORDER BY md5(data::text), ctid) fresh
@@ -172,8 +177,8 @@ func copyUniqueItems(ctx context.Context, tx *pg.Conn, jobID int64, batchID, col
 				bytes = (SELECT coalesce(sum(size), 0) FROM stored)
 			WHERE job_id = ? AND batch_id = ?)
 		UPDATE jobs SET storage_bytes = storage_bytes - ? + (SELECT coalesce(sum(size), 0) FROM stored)
-		WHERE jid = ?`, collection, DataItems, jobID, batchID, copied, jobID)
-	return mapError("store unique items", err)
+		WHERE jid = ? RETURNING (SELECT count(*) FROM stored)`, collection, DataItems, jobID, batchID, copied, jobID)
+	return stored, mapError("store unique items", err)
 }
 
 // dataJobs returns the jobs whose records a job's data of a kind shows: the runs of its shared
@@ -209,6 +214,7 @@ func encodeCopyRows(w *bytes.Buffer, jobID int64, kind DataKind, records []json.
 // elsewhere), so only backslashes need escaping. Runs between them are written in one call,
 // because a call per byte cost a sixth of the ingest path's CPU time.
 func writeCopyEscaped(w *bytes.Buffer, compact []byte) {
+	compact = replaceNULEscapes(compact)
 	for {
 		i := bytes.IndexByte(compact, '\\')
 		if i < 0 {
@@ -221,13 +227,14 @@ func writeCopyEscaped(w *bytes.Buffer, compact []byte) {
 	}
 }
 
-// SaveJobStats stores the final stats of a job, replacing earlier ones.
+// SaveJobStats stores the final stats of a job, replacing earlier ones. A \u0000 in them is
+// stored as \ufffd, as in job data.
 func (s *Store) SaveJobStats(ctx context.Context, jobID int64, stats json.RawMessage) error {
 	_, err := s.db.ExecContext(ctx, `WITH saved AS (
 			INSERT INTO job_stats (job_id, stats) VALUES (?, ?)
 			ON CONFLICT (job_id) DO UPDATE SET stats = excluded.stats, created = now())
 		UPDATE jobs SET peak_memory_bytes = coalesce(?, peak_memory_bytes) WHERE jid = ?`,
-		jobID, string(stats), peakMemory(stats), jobID)
+		jobID, string(replaceNULEscapes(stats)), peakMemory(stats), jobID)
 	return mapError("save job stats", err)
 }
 

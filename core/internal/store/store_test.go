@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -268,6 +269,72 @@ func TestIngestFailuresLeaveNoTransactionOpen(t *testing.T) {
 	}
 	if n, err := st.CountJobData(ctx, j.JID, store.DataItems); err != nil || n != 20 {
 		t.Errorf("items stored = %d, %v; want the 20 of the valid batches", n, err)
+	}
+}
+
+// Postgres text cannot hold NUL: a \u0000 in a log line or in stats made every query that
+// reads them as text or jsonb fail. They are stored as \ufffd; an escaped backslash followed
+// by "u0000" is text and stays.
+func TestNULEscapesStoredAsReplacementCharacter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	line := `[{"log": "2026-12-05 [quotes] WARNING: odd title Quote\u0000page", "k\u0000": "\\u0000 is text"}]`
+	if _, _, err := st.IngestArray(ctx, j.JID, store.DataLogs, "logs-1", []byte(line)); err != nil {
+		t.Fatalf("ingest log line: %v", err)
+	}
+	logs, n, err := st.FilteredLogs(ctx, j.JID, store.LogFilter{Level: "WARNING", Search: "title"}, store.Page{Limit: 10})
+	if err != nil || n != 1 || len(logs) != 1 {
+		t.Fatalf("warning lines = %d, %v; want the one line", n, err)
+	}
+	want := `{"log":"2026-12-05 [quotes] WARNING: odd title Quote\ufffdpage","k\ufffd":"\\u0000 is text"}`
+	if string(logs[0].Data) != want {
+		t.Errorf("stored line = %s, want %s", logs[0].Data, want)
+	}
+
+	stats := json.RawMessage(`{"last_title": "Quote\u0000page", "nested": {"v\u0000": ["\u0000"]}, "item_scraped_count": 3}`)
+	if err := st.SaveJobStats(ctx, j.JID, stats); err != nil {
+		t.Fatalf("save stats: %v", err)
+	}
+	if string(stats) != `{"last_title": "Quote\u0000page", "nested": {"v\u0000": ["\u0000"]}, "item_scraped_count": 3}` {
+		t.Errorf("SaveJobStats changed its argument to %s", stats)
+	}
+	counters, err := st.JobScrapyCounters(ctx, []int64{j.JID})
+	if err != nil {
+		t.Fatalf("read stats counters: %v", err)
+	}
+	if got, _ := st.JobStats(ctx, j.JID); !bytes.Contains(got, []byte(`Quote\ufffdpage`)) || bytes.Contains(got, []byte(`\u0000`)) {
+		t.Errorf("stored stats = %s (counters %+v), want every \\u0000 replaced", got, counters[j.JID])
+	}
+}
+
+// A job's storage size counts each backslash of its records once, though COPY rows double it.
+func TestStorageBytesCountBackslashesOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	record := `{"v":"` + strings.Repeat(`\\`, 1000) + `"}` // 2,008 bytes
+	if _, _, err := st.IngestArray(ctx, j.JID, store.DataItems, "b-1", []byte("["+record+"]")); err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	got, err := st.JobByID(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StorageBytes != int64(len(record)) {
+		t.Errorf("storage = %d bytes, want %d", got.StorageBytes, len(record))
 	}
 }
 
