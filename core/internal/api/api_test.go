@@ -526,9 +526,19 @@ func TestIngestMalformedBodies(t *testing.T) {
 	for _, tt := range []struct {
 		name, body, field, says string
 	}{
-		{"invalid JSON inside a record", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1}, {"a": x}]}`, "records", "record 1 is not valid JSON"},
+		{"invalid JSON inside a record", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1}, {"a": x}]}`, "records", "Record 1 is not valid JSON"},
 		{"raw newline inside a string", "{\"type\": \"items\", \"batch_id\": \"b-1\", \"records\": [{\"a\": \"line\nbreak\"}]}", "records", "control character"},
-		{"records without a comma", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1} {"a": 2}]}`, "records", "expected ',' or ']' after record 0"},
+		{"records without a comma", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1} {"a": 2}]}`, "records", "Expected ',' or ']' after record 0."},
+		// COPY would read these backslashes as escapes and store {"a":1} and {"a":"x"}.
+		{"backslash after a value", `{"type": "items", "batch_id": "b-1", "records": [{"a":1\}]}`, "records", "Record 0: a backslash outside a string."},
+		{"backslash before a quote", `{"type": "items", "batch_id": "b-1", "records": [{"a":\"x"}]}`, "records", "Record 0: a backslash outside a string."},
+		{"invalid JSON in another key", `{"type": "items", "batch_id": "b-1", "records": [{}], "extra": [tru]}`, "", "extra: the value is not valid JSON"},
+		{"invalid records given before valid ones", `{"type": "items", "batch_id": "b-1", "records": [{"a": tru}], "records": [{}]}`, "", "records: the first of two values is not valid JSON"},
+		{"unclosed records", `{"type": "items", "batch_id": "b-1", "records": [{"a": "x}]}`, "", "records: the string at byte 55 is not closed"},
+		{"no type", `{"batch_id": "b-1", "records": [{}]}`, "type", "A data type is required"},
+		{"NUL in the batch id", `{"type": "items", "batch_id": "b\u0000-1", "records": [{}]}`, "batch_id", "may not contain control characters"},
+		{"batch id of 101 characters", `{"type": "items", "batch_id": "` + strings.Repeat("é", 101) + `", "records": [{}]}`, "batch_id", "1 to 100 characters"},
+		{"empty records", `{"type": "items", "batch_id": "b-1", "records": []}`, "records", "A batch needs at least one record."},
 		{"mismatched brackets", `{"type": "items", "batch_id": "b-1", "records": [{"a": [1}]}`, "", "JSON parse error"},
 		{"type not a string", `{"type": 1, "batch_id": "b-1", "records": [{}]}`, "", "type must be a string"},
 		{"truncated body", `{"type": "items", "batch_id": "b-1", "records": [{"a": 1}`, "", "is not closed"},
@@ -544,8 +554,14 @@ func TestIngestMalformedBodies(t *testing.T) {
 		}
 	}
 
+	// 100 characters of two bytes each make a valid batch id.
+	r := post(`{"type": "logs", "batch_id": "` + strings.Repeat("é", 100) + `", "records": [{"message": "x"}]}`)
+	if r.status != http.StatusCreated {
+		t.Errorf("batch id of 100 two-byte characters: %d %s, want 201", r.status, r.raw)
+	}
+
 	// Keys in any order, escapes in keys and values; the batch id of a rejected batch is free.
-	r := post(`{"records": [{"q": "a \"quoted\" \\ word"}, {"n": 2}], "batch_\u0069d": "b-1", "type": "items"}`)
+	r = post(`{"records": [{"q": "a \"quoted\" \\ word"}, {"n": 2}], "batch_\u0069d": "b-1", "type": "items"}`)
 	if r.status != http.StatusCreated || r.body["stored"] != float64(2) {
 		t.Fatalf("batch with keys in another order: %d %s, want 201 stored 2", r.status, r.raw)
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/estela-go/estela-go/core/internal/lifecycle"
 	"github.com/estela-go/estela-go/core/internal/store"
@@ -61,7 +63,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	stored, duplicate, err := s.store.IngestArray(r.Context(), job.JID, dataKinds[body.Type], body.BatchID, body.Records)
 	if errors.Is(err, store.ErrInvalidRecords) {
-		return nil, errField("records", strings.TrimPrefix(err.Error(), store.ErrInvalidRecords.Error()+": "))
+		return nil, errField("records", sentence(strings.TrimPrefix(err.Error(), store.ErrInvalidRecords.Error()+": ")))
 	}
 	if err != nil {
 		return nil, err
@@ -88,16 +90,34 @@ func (s *Server) ingestStats(r *http.Request, jid int64, array json.RawMessage) 
 }
 
 func validateBatch(b *ingestBody) error {
+	if b.Type == "" {
+		return errField("type", "A data type is required: items, requests, logs or stats.")
+	}
 	if _, ok := dataKinds[b.Type]; !ok && b.Type != "stats" {
 		return errField("type", fmt.Sprintf("%q is not a valid data type; use items, requests, logs or stats.", b.Type))
 	}
-	if b.BatchID == "" || len(b.BatchID) > 100 {
+	if n := utf8.RuneCountInString(b.BatchID); n == 0 || n > 100 {
 		return errField("batch_id", "A batch id of 1 to 100 characters is required, the same on every retry of the batch.")
+	}
+	if strings.ContainsFunc(b.BatchID, unicode.IsControl) {
+		return errField("batch_id", "A batch id may not contain control characters such as NUL, tab or newline.")
 	}
 	if len(b.Records) == 0 {
 		return errField("records", "A batch needs at least one record.")
 	}
 	return nil
+}
+
+// sentence starts msg with a capital letter and ends it with a full stop.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, ".)") {
+		msg += "."
+	}
+	return msg
 }
 
 func isNotFound(err error) bool {

@@ -10,7 +10,8 @@ import (
 // array is returned as a slice of b. Its elements are checked as they are turned into COPY
 // rows (store.IngestArray), and by Postgres when it stores them as json. Every record byte is
 // thus scanned twice, where a json.Decoder followed by the encoding would scan it three
-// times. Keys match exactly; a key given twice keeps its last value.
+// times. Keys match exactly; a key given twice keeps its last value. Values of other keys
+// are checked as JSON and ignored.
 func parseIngestBody(b []byte) (ingestBody, error) {
 	var body ingestBody
 	i := skipJSONSpace(b, 0)
@@ -40,7 +41,7 @@ func parseIngestBody(b []byte) (ingestBody, error) {
 			i = skipJSONSpace(b, i+1)
 			end, err = skipJSONValue(b, i)
 			if err != nil {
-				return body, err
+				return body, fmt.Errorf("%s: %w", key, err)
 			}
 			value := b[i:end]
 			switch key {
@@ -53,7 +54,16 @@ func parseIngestBody(b []byte) (ingestBody, error) {
 					return body, fmt.Errorf("%s must be a string", key)
 				}
 			case "records":
+				// Only the last records array is stored, and checked as it is; an earlier one
+				// must still be JSON, as encoding/json would require.
+				if body.Records != nil && !json.Valid(body.Records) {
+					return body, fmt.Errorf("records: the first of two values is not valid JSON")
+				}
 				body.Records = value
+			default:
+				if !json.Valid(value) {
+					return body, fmt.Errorf("%s: the value is not valid JSON", key)
+				}
 			}
 			i = skipJSONSpace(b, end)
 			if i < len(b) && b[i] == ',' {
