@@ -37,3 +37,27 @@ func (s *Store) QueryInt64(ctx context.Context, query string, params ...any) (in
 	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), query, params...)
 	return n, err
 }
+
+// ListJobsWithReflection reads the same page as ListJobs without a filter, through go-pg's
+// reflection instead of the job list's own scanners.
+func (s *Store) ListJobsWithReflection(ctx context.Context, pid string, sid int64, page Page) ([]Job, int, error) {
+	var rows []struct {
+		Total int      `pg:"list_total"`
+		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
+		Job
+	}
+	if _, err := s.db.QueryContext(ctx, &rows, listJobsQuery.query, sid, pid, page.Offset, page.Limit); err != nil {
+		return nil, 0, err
+	}
+	var jobs []Job
+	for _, r := range rows {
+		if r.JID != 0 {
+			r.Job.EnvVars = r.Vars
+			jobs = append(jobs, r.Job)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, 0, nil
+	}
+	return jobs, rows[0].Total, nil
+}

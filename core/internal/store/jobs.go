@@ -175,14 +175,11 @@ var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS lis
 // numbers, so any page costs a few index lookups. A filter counts the matching rows and
 // skips to the page, reading only the skipped rows' ids.
 func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter, page Page) ([]Job, int, error) {
-	var rows []struct {
-		Total int      `pg:"list_total"`
-		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
-		Job
-	}
+	var rows jobListRows
+	var res pg.Result
 	var err error
 	if f == (JobFilter{}) {
-		_, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, sid, pid, page.Offset, page.Limit)
+		res, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, sid, pid, page.Offset, page.Limit)
 	} else {
 		where := "j.spider_id = ?"
 		params := []any{sid}
@@ -200,7 +197,7 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 		}
 		all := append(append(append([]any{}, params...), sid, pid), params...)
 		all = append(all, page.Offset, page.Limit)
-		_, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+listEnvVars+`
+		res, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+listEnvVars+`
 			FROM (SELECT s.sid, s.name, (SELECT count(*) FROM jobs j WHERE `+where+`) AS total
 				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
 			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`
@@ -210,19 +207,10 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 	if err != nil {
 		return nil, 0, mapError("list jobs", err)
 	}
-	if len(rows) == 0 {
+	if res.RowsReturned() == 0 {
 		return nil, 0, fmt.Errorf("list jobs of spider %d: %w", sid, ErrNotFound)
 	}
-	jobs := make([]Job, 0, len(rows))
-	for _, r := range rows {
-		if r.JID == 0 {
-			// The spider has no job on this page: its row comes alone, with the count.
-			continue
-		}
-		r.Job.EnvVars = r.Vars
-		jobs = append(jobs, r.Job)
-	}
-	return jobs, rows[0].Total, nil
+	return rows.jobs, rows.total, nil
 }
 
 // EnvVarsOfJobs returns the environment variables of several jobs, keyed by job id.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-pg/pg/v10"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/estela-go/estela-go/core/internal/store"
 	"github.com/estela-go/estela-go/core/internal/testenv"
@@ -79,6 +80,55 @@ func TestConcurrentJobsNumberedWithoutGaps(t *testing.T) {
 	}
 	if total != senders*perSender {
 		t.Errorf("%d jobs numbered, want %d", total, senders*perSender)
+	}
+}
+
+// The job list scans its rows itself; each field must come out as go-pg's reflection gives it,
+// NULLs and empty JSON included.
+func TestListJobsScansAsReflectionDoes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	p, quotes, _ := quotesAndBooks(t, st)
+	days := 7
+	jobs := []*store.Job{
+		{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PERSISTENT", ResourceTier: "LARGE"},
+		{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PENDING", DataExpiryDays: &days, ResourceTier: "SMALL",
+			Args:           []store.Arg{{Name: "page", Value: "2"}, {Name: "q", Value: `a "quoted" \ value`}},
+			Tags:           []string{"nightly", "with space", `quo"te`},
+			ProxyUsageData: map[string]any{"bytes": 12.5, "nested": map[string]any{"a": []any{"x"}}},
+			EnvVars:        []store.EnvVar{{Name: "B", Value: "2"}, {Name: "SECRET", Value: "s", Masked: true}}},
+	}
+	for _, j := range jobs {
+		if err := st.CreateJob(ctx, j); err != nil {
+			t.Fatalf("create job: %v", err)
+		}
+	}
+	if err := st.Exec(ctx, `UPDATE jobs SET status = 'ERROR', error_reason = 'Traceback: x', dispatched_at = now(),
+		dispatch_after = now(), dispatch_attempts = 2, peak_memory_bytes = 1048576, lifespan_us = 5000000,
+		item_count = 3, request_count = 4, total_response_bytes = 5, storage_bytes = 6,
+		deploy_id = (SELECT min(did) FROM deploys) WHERE jid = ?`, jobs[1].JID); err != nil {
+		t.Fatal(err)
+	}
+	for offset := range 3 {
+		page := store.Page{Offset: offset, Limit: 2}
+		got, gotCount, err := st.ListJobs(ctx, p.PID, quotes, store.JobFilter{}, page)
+		if err != nil {
+			t.Fatalf("list jobs at offset %d: %v", offset, err)
+		}
+		want, wantCount, err := st.ListJobsWithReflection(ctx, p.PID, quotes, page)
+		if err != nil {
+			t.Fatalf("list jobs with reflection at offset %d: %v", offset, err)
+		}
+		if gotCount != wantCount || len(got) != 2-offset {
+			t.Errorf("offset %d: %d jobs of %d, want %d jobs of %d", offset, len(got), gotCount, 2-offset, wantCount)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(store.Job{}, store.EnvVar{})); diff != "" {
+			t.Errorf("offset %d (-reflection +scanners):\n%s", offset, diff)
+		}
+		if offset == 0 && (got[0].Args == nil || got[0].EnvVars == nil || got[1].Args == nil || got[1].ProxyUsageData == nil) {
+			t.Errorf("empty args or proxy data scanned as nil: %+v", got)
+		}
 	}
 }
 
