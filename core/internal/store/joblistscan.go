@@ -118,9 +118,9 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 	case "dispatch_after":
 		j.DispatchAfter, err = scanTimePointer(rd, n)
 	case "created":
-		j.Created, err = types.ScanTime(rd, n)
+		j.Created, err = scanTime(rd, n)
 	case "status_changed":
-		j.StatusChanged, err = types.ScanTime(rd, n)
+		j.StatusChanged, err = scanTime(rd, n)
 	case "peak_memory_bytes":
 		j.PeakMemoryBytes, err = scanInt64Pointer(rd, n)
 	case "storage_bytes":
@@ -156,6 +156,64 @@ func scanInt64Pointer(rd types.Reader, n int) (*int64, error) {
 }
 
 func scanTimePointer(rd types.Reader, n int) (*time.Time, error) {
-	t, err := types.ScanTime(rd, n)
+	t, err := scanTime(rd, n)
 	return &t, err
+}
+
+// scanTime reads a timestamptz. It reads the form Postgres writes in UTC, such as
+// "2026-12-05 04:25:27.477823+00", itself, because time.Parse, which go-pg's parser calls,
+// took 8 % of the API's CPU time on the job list. Other forms go to go-pg's parser.
+func scanTime(rd types.Reader, n int) (time.Time, error) {
+	b, err := rd.ReadFullTemp()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t, ok := parseUTCTimestamp(b); ok {
+		return t, nil
+	}
+	return types.ParseTime(b)
+}
+
+// parseUTCTimestamp reads "YYYY-MM-DD HH:MM:SS[.fraction]+00", with 1 to 9 fraction digits.
+func parseUTCTimestamp(b []byte) (time.Time, bool) {
+	const whole = len("2006-01-02 15:04:05")
+	if len(b) < whole+3 || b[4] != '-' || b[7] != '-' || b[10] != ' ' || b[13] != ':' || b[16] != ':' ||
+		string(b[len(b)-3:]) != "+00" {
+		return time.Time{}, false
+	}
+	year, ok1 := decimal(b[0:4])
+	month, ok2 := decimal(b[5:7])
+	day, ok3 := decimal(b[8:10])
+	hour, ok4 := decimal(b[11:13])
+	minute, ok5 := decimal(b[14:16])
+	second, ok6 := decimal(b[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || month < 1 || month > 12 || day < 1 || day > 31 ||
+		hour > 23 || minute > 59 || second > 59 {
+		return time.Time{}, false
+	}
+	nanos := 0
+	if fraction := b[whole : len(b)-3]; len(fraction) > 0 {
+		digits := fraction[1:]
+		f, ok := decimal(digits)
+		if fraction[0] != '.' || len(digits) == 0 || len(digits) > 9 || !ok {
+			return time.Time{}, false
+		}
+		for range 9 - len(digits) {
+			f *= 10
+		}
+		nanos = f
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, second, nanos, time.UTC), true
+}
+
+// decimal reads unsigned decimal digits.
+func decimal(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
