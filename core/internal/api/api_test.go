@@ -510,6 +510,22 @@ func TestIngest(t *testing.T) {
 	expectField(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", map[string]any{"type": "pictures", "batch_id": "b-2", "records": []any{map[string]any{}}}), "type", "unknown type")
 	expectField(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", map[string]any{"type": "items", "batch_id": "b-3", "records": []any{1}}), "records", "record not an object")
 	expectField(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", map[string]any{"type": "items", "records": []any{map[string]any{}}}), "batch_id", "no batch id")
+	// Stats batches share the ledger: a batch id already sent is a duplicate, whatever its type.
+	stats := map[string]any{"type": "stats", "batch_id": "st-1", "records": []any{map[string]any{"item_scraped_count": 2}}}
+	for i, want := range []int{http.StatusCreated, http.StatusOK} {
+		if r := f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", stats); r.status != want {
+			t.Errorf("stats batch, sending %d: %d %s, want %d", i+1, r.status, r.raw, want)
+		}
+	}
+	stats["batch_id"] = "b-1"
+	if r := f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", stats); r.status != http.StatusOK || r.body["duplicate"] != true {
+		t.Errorf("stats batch with an items batch's id: %d %s, want 200 duplicate", r.status, r.raw)
+	}
+	r = f.do("job", http.MethodPost, f.jobURL(j)+"/ingest", "application/json", strings.NewReader(`{"type": "stats", "batch_id": "st-2", "records": [{"x": 1\}]}`))
+	expectField(t, r, "records", "malformed stats")
+	if !strings.Contains(r.raw, "Expected a JSON array of objects: invalid character") {
+		t.Errorf("malformed stats: %s, want the JSON error named", r.raw)
+	}
 	big := map[string]any{"type": "items", "batch_id": "b-4", "records": []any{map[string]any{"x": strings.Repeat("a", 70<<10)}}}
 	expectStatus(t, f.json("job", http.MethodPost, f.jobURL(j)+"/ingest", big), http.StatusRequestEntityTooLarge, "batch over the limit")
 }

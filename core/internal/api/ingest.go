@@ -59,7 +59,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 
 	if body.Type == "stats" {
-		return s.ingestStats(r, job.JID, body.Records)
+		return s.ingestStats(r, job.JID, body.BatchID, body.Records)
 	}
 	stored, duplicate, err := s.store.IngestArray(r.Context(), job.JID, dataKinds[body.Type], body.BatchID, body.Records)
 	if errors.Is(err, store.ErrInvalidRecords) {
@@ -75,16 +75,20 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (any, error) {
 }
 
 // ingestStats stores the last record of a stats batch as the job's final stats.
-func (s *Server) ingestStats(r *http.Request, jid int64, array json.RawMessage) (any, error) {
+func (s *Server) ingestStats(r *http.Request, jid int64, batchID string, array json.RawMessage) (any, error) {
 	var records []json.RawMessage
 	if err := json.Unmarshal(array, &records); err != nil {
-		return nil, errField("records", "Expected a JSON array of objects.")
+		return nil, errField("records", sentence("expected a JSON array of objects: "+err.Error()))
 	}
 	if len(records) == 0 || len(records[len(records)-1]) == 0 || records[len(records)-1][0] != '{' {
 		return nil, errField("records", "A stats batch needs one JSON object.")
 	}
-	if err := s.store.SaveJobStats(r.Context(), jid, records[len(records)-1]); err != nil {
+	duplicate, err := s.store.IngestStats(r.Context(), jid, batchID, records[len(records)-1])
+	if err != nil {
 		return nil, err
+	}
+	if duplicate {
+		return ingestedDTO{Duplicate: true}, nil
 	}
 	return created(ingestedDTO{Stored: 1}), nil
 }

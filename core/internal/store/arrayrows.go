@@ -10,11 +10,11 @@ import (
 // one pass: it splits the elements, drops the whitespace between tokens and escapes
 // backslashes, without decoding anything. It checks the array's own grammar (brackets,
 // commas, objects as elements), rejects control characters inside strings and backslashes
-// outside them, and replaces escaped NULs (see nulReplacement). The grammar inside each
-// object is left to Postgres, which checks every row when it stores it as json, so a row
-// Postgres accepts is a whole JSON object of the array. In valid JSON a backslash is the
-// only byte that COPY's text format needs escaped, since tabs, newlines and carriage returns
-// cannot appear raw inside strings. It returns how many rows it wrote.
+// outside them, and replaces escapes that Postgres cannot read back (see unstorableEscape).
+// The grammar inside each object is left to Postgres, which checks every row when it stores
+// it as json, so a row Postgres accepts is a whole JSON object of the array. In valid JSON a
+// backslash is the only byte that COPY's text format needs escaped, since tabs, newlines and
+// carriage returns cannot appear raw inside strings. It returns how many rows it wrote.
 func encodeArrayRows(w *bytes.Buffer, jobID int64, kind DataKind, array []byte) (int, error) {
 	prefix := fmt.Sprintf("%d\t%d\t", jobID, kind)
 	i := skipSpace(array, 0)
@@ -95,20 +95,72 @@ func writeObject(w *bytes.Buffer, array []byte, i int) (int, error) {
 	return i, fmt.Errorf("the object is not closed")
 }
 
-// Postgres text cannot hold the NUL character, so json values holding \u0000 fail wherever
-// they are read as text or jsonb. A record's \u0000 is stored as \ufffd, the replacement
-// character, of the same length.
-var nulDigits = []byte("0000")
+// Postgres stores \u0000 and lone UTF-16 surrogates (\ud800 to \udfff without their other
+// half) in json, but fails wherever such a value is read as text or jsonb, so log filters and
+// stats would fail with it. A record's \u0000 and lone surrogates are stored as \ufffd, the
+// replacement character, of the same length.
+const replacementDigits = "fffd"
 
-const nulReplacement = "ufffd"
+// unstorableEscape reports whether the \u escape whose u is at b[u] is one that Postgres
+// cannot read back. A high surrogate followed by a low one is stored. pairedLow is the
+// position of that low surrogate's u, or -1 when there is none.
+func unstorableEscape(b []byte, u, pairedLow int) (unstorable bool, nextPairedLow int) {
+	r, ok := hex4(b[u+1:])
+	switch {
+	case !ok:
+		return false, -1 // not JSON; Postgres rejects it
+	case r == 0:
+		return true, -1
+	case r >= 0xd800 && r < 0xdc00:
+		if low, ok := lowSurrogateEscape(b[u+5:]); ok && low {
+			return false, u + 6
+		}
+		return true, -1
+	case r >= 0xdc00 && r < 0xe000:
+		return u != pairedLow, -1
+	}
+	return false, -1
+}
+
+// lowSurrogateEscape reports whether b starts with a \u escape of a low surrogate.
+func lowSurrogateEscape(b []byte) (low, ok bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return false, false
+	}
+	r, ok := hex4(b[2:])
+	return ok && r >= 0xdc00 && r < 0xe000, ok
+}
+
+// hex4 reads four hexadecimal digits.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
 
 // copyStringEnd scans the string whose contents start at array[i] and returns the index after
 // its closing quote. At each backslash it writes the bytes from *start to it, then the
-// backslash again for COPY, and moves *start past it; an escaped NUL becomes \ufffd.
+// backslash again for COPY, and moves *start past it; an escape that Postgres cannot read
+// back becomes \ufffd (see unstorableEscape).
 // Ordinary bytes are skipped eight at a time, then one at a time up to the next byte that
 // is not ordinary.
 func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error) {
 	n := len(array)
+	pairedLow := -1
 	for i < n {
 		for i+8 <= n && ordinaryWord(binary.LittleEndian.Uint64(array[i:])) {
 			i += 8
@@ -143,10 +195,14 @@ func copyStringEnd(w *bytes.Buffer, array []byte, i int, start *int) (int, error
 			w.Write(array[*start : i+1])
 			w.WriteByte('\\')
 			*start = i + 1
-		case c == 'u' && bytes.HasPrefix(array[i+1:], nulDigits):
-			w.WriteString(nulReplacement)
-			i += len(nulDigits)
-			*start = i + 1
+		case c == 'u':
+			var unstorable bool
+			if unstorable, pairedLow = unstorableEscape(array, i, pairedLow); unstorable {
+				w.WriteByte('u')
+				w.WriteString(replacementDigits)
+				i += len(replacementDigits)
+				*start = i + 1
+			}
 		case c < 0x20:
 			return i, fmt.Errorf("a control character (byte %d) inside a string; escape it", c)
 		}
@@ -179,21 +235,26 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// replaceNULEscapes returns the JSON text b with each \u0000 escape in its strings replaced
-// by \ufffd, as COPY rows have them. b itself is left as it is.
-func replaceNULEscapes(b []byte) []byte {
+// replaceUnstorableEscapes returns the JSON text b with the escapes in its strings that
+// Postgres cannot read back replaced by \ufffd, as COPY rows have them (see
+// unstorableEscape). b itself is left as it is.
+func replaceUnstorableEscapes(b []byte) []byte {
 	out := b
 	inString := false
+	pairedLow := -1
 	for i := 0; i < len(b); i++ {
 		switch {
 		case b[i] == '"':
 			inString = !inString
 		case b[i] == '\\' && inString:
-			if bytes.HasPrefix(b[i+1:], []byte("u0000")) {
-				if &out[0] == &b[0] {
-					out = bytes.Clone(b)
+			if i+1 < len(b) && b[i+1] == 'u' {
+				var unstorable bool
+				if unstorable, pairedLow = unstorableEscape(b, i+1, pairedLow); unstorable {
+					if &out[0] == &b[0] {
+						out = bytes.Clone(b)
+					}
+					copy(out[i+2:], replacementDigits)
 				}
-				copy(out[i+1:], nulReplacement)
 			}
 			i++ // the escaped byte
 		}

@@ -59,6 +59,7 @@ func TestEncodeArrayRowsRejects(t *testing.T) {
 func FuzzEncodeArrayRows(f *testing.F) {
 	f.Add(`[{"a": "b\\c", "d": [1, {"e": " x "}]}]`)
 	f.Add(`[{"nul\u0000": "\u0000 and \\u0000 and \\\u0000"}]`)
+	f.Add(`[{"s": "\ud83d\ude00 \ud800 \udc00 \uD800\uDC00 \ud800\ud800\udc00 \ud800\\udc00 \udbff"}]`)
 	f.Add(`[{"description": "eight by eight: \\\\ then \" and \\u00e9 past the first word", "n": "ends in \\\\"}]`)
 	f.Fuzz(func(t *testing.T, in string) {
 		var records []json.RawMessage
@@ -115,6 +116,40 @@ func TestOrdinaryWord(t *testing.T) {
 				check(word)
 				word[7-pos] = a
 				check(word)
+			}
+		}
+	}
+}
+
+// Escapes that Postgres stores in json but cannot read back as text become \ufffd; pairs of
+// surrogates and escaped backslashes before "u" stay.
+func TestUnstorableEscapesReplaced(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`"\u0000"`, `"\ufffd"`},
+		{`"\ud83d\ude00"`, `"\ud83d\ude00"`},
+		{`"\uD83D\uDE00"`, `"\uD83D\uDE00"`},
+		{`"\ud800"`, `"\ufffd"`},
+		{`"\udc00"`, `"\ufffd"`},
+		{`"x\ud800y\udc00"`, `"x\ufffdy\ufffd"`},
+		{`"\ud800\ud800\udc00"`, `"\ufffd\ud800\udc00"`},
+		{`"\udc00\ud800"`, `"\ufffd\ufffd"`},
+		{`"\ud800\\udc00"`, `"\ufffd\\udc00"`},
+		{`"\\u0000 \\ud800"`, `"\\u0000 \\ud800"`},
+		{`"\u00e9 \u12"`, `"\u00e9 \u12"`},
+		{`{"\ud800": ["\u0000"]}`, `{"\ufffd": ["\ufffd"]}`},
+	} {
+		if got := string(replaceUnstorableEscapes([]byte(tt.in))); got != tt.want {
+			t.Errorf("replaceUnstorableEscapes(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+		if !strings.HasPrefix(tt.in, "{") && !strings.HasSuffix(tt.in, `\u12"`) {
+			var rows bytes.Buffer
+			if _, err := encodeArrayRows(&rows, 1, DataItems, []byte(`[{"v":`+tt.in+`}]`)); err != nil {
+				t.Fatalf("encodeArrayRows(%s): %v", tt.in, err)
+			}
+			want := "1\t1\t{\"v\":" + strings.ReplaceAll(tt.want, `\`, `\\`) + "}\n"
+			if rows.String() != want {
+				t.Errorf("encodeArrayRows(%s) = %q, want %q", tt.in, rows.String(), want)
 			}
 		}
 	}

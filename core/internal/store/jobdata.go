@@ -214,7 +214,7 @@ func encodeCopyRows(w *bytes.Buffer, jobID int64, kind DataKind, records []json.
 // elsewhere), so only backslashes need escaping. Runs between them are written in one call,
 // because a call per byte cost a sixth of the ingest path's CPU time.
 func writeCopyEscaped(w *bytes.Buffer, compact []byte) {
-	compact = replaceNULEscapes(compact)
+	compact = replaceUnstorableEscapes(compact)
 	for {
 		i := bytes.IndexByte(compact, '\\')
 		if i < 0 {
@@ -227,14 +227,39 @@ func writeCopyEscaped(w *bytes.Buffer, compact []byte) {
 	}
 }
 
-// SaveJobStats stores the final stats of a job, replacing earlier ones. A \u0000 in them is
-// stored as \ufffd, as in job data.
+// ledgerStats marks a stats batch in the batch ledger. Stats themselves live in job_stats.
+const ledgerStats DataKind = 4
+
+// IngestStats stores a stats batch sent by a job as its final stats, as SaveJobStats does,
+// and records the batch id with the job's other batches. An id the job already sent, of any
+// type, is not stored again (duplicate is then true), so a late retry of an older batch
+// cannot replace newer stats.
+func (s *Store) IngestStats(ctx context.Context, jobID int64, batchID string, stats json.RawMessage) (duplicate bool, err error) {
+	var recorded int
+	_, err = s.db.QueryOneContext(ctx, pg.Scan(&recorded), `WITH batch AS (
+			INSERT INTO job_data_batches (job_id, batch_id, kind, records) VALUES (?, ?, ?, 1)
+			ON CONFLICT DO NOTHING RETURNING job_id),
+		saved AS (
+			INSERT INTO job_stats (job_id, stats) SELECT job_id, ?::json FROM batch
+			ON CONFLICT (job_id) DO UPDATE SET stats = excluded.stats, created = now()),
+		job AS (
+			UPDATE jobs SET peak_memory_bytes = coalesce(?::bigint, peak_memory_bytes) WHERE jid = (SELECT job_id FROM batch))
+		SELECT count(*) FROM batch`,
+		jobID, batchID, ledgerStats, string(replaceUnstorableEscapes(stats)), peakMemory(stats))
+	if err != nil {
+		return false, mapError("save job stats", err)
+	}
+	return recorded == 0, nil
+}
+
+// SaveJobStats stores the final stats of a job, replacing earlier ones. Escapes that
+// Postgres cannot read back are stored as \ufffd, as in job data.
 func (s *Store) SaveJobStats(ctx context.Context, jobID int64, stats json.RawMessage) error {
 	_, err := s.db.ExecContext(ctx, `WITH saved AS (
 			INSERT INTO job_stats (job_id, stats) VALUES (?, ?)
 			ON CONFLICT (job_id) DO UPDATE SET stats = excluded.stats, created = now())
 		UPDATE jobs SET peak_memory_bytes = coalesce(?, peak_memory_bytes) WHERE jid = ?`,
-		jobID, string(replaceNULEscapes(stats)), peakMemory(stats), jobID)
+		jobID, string(replaceUnstorableEscapes(stats)), peakMemory(stats), jobID)
 	return mapError("save job stats", err)
 }
 

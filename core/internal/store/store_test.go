@@ -272,10 +272,10 @@ func TestIngestFailuresLeaveNoTransactionOpen(t *testing.T) {
 	}
 }
 
-// Postgres text cannot hold NUL: a \u0000 in a log line or in stats made every query that
-// reads them as text or jsonb fail. They are stored as \ufffd; an escaped backslash followed
-// by "u0000" is text and stays.
-func TestNULEscapesStoredAsReplacementCharacter(t *testing.T) {
+// Postgres stores \u0000 and lone surrogates in json, but every query that read them as text
+// or jsonb failed. They are stored as \ufffd; a surrogate pair, and an escaped backslash
+// followed by "u0000", stay.
+func TestUnreadableEscapesStoredAsReplacementCharacter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
@@ -285,7 +285,7 @@ func TestNULEscapesStoredAsReplacementCharacter(t *testing.T) {
 	if err := st.CreateJob(ctx, j); err != nil {
 		t.Fatalf("create job: %v", err)
 	}
-	line := `[{"log": "2026-12-05 [quotes] WARNING: odd title Quote\u0000page", "k\u0000": "\\u0000 is text"}]`
+	line := `[{"log": "2026-12-05 [quotes] WARNING: odd title Quote\u0000page caf\udce9 \ud83d\ude00", "k\u0000": "\\u0000 is text"}]`
 	if _, _, err := st.IngestArray(ctx, j.JID, store.DataLogs, "logs-1", []byte(line)); err != nil {
 		t.Fatalf("ingest log line: %v", err)
 	}
@@ -293,24 +293,64 @@ func TestNULEscapesStoredAsReplacementCharacter(t *testing.T) {
 	if err != nil || n != 1 || len(logs) != 1 {
 		t.Fatalf("warning lines = %d, %v; want the one line", n, err)
 	}
-	want := `{"log":"2026-12-05 [quotes] WARNING: odd title Quote\ufffdpage","k\ufffd":"\\u0000 is text"}`
+	want := `{"log":"2026-12-05 [quotes] WARNING: odd title Quote\ufffdpage caf\ufffd \ud83d\ude00","k\ufffd":"\\u0000 is text"}`
 	if string(logs[0].Data) != want {
 		t.Errorf("stored line = %s, want %s", logs[0].Data, want)
 	}
 
-	stats := json.RawMessage(`{"last_title": "Quote\u0000page", "nested": {"v\u0000": ["\u0000"]}, "item_scraped_count": 3}`)
-	if err := st.SaveJobStats(ctx, j.JID, stats); err != nil {
-		t.Fatalf("save stats: %v", err)
+	stats := json.RawMessage(`{"last_title": "Quote\u0000page", "nested": {"v\u0000": ["\ud800"]}, "item_scraped_count": 3}`)
+	if dup, err := st.IngestStats(ctx, j.JID, "stats-1", stats); err != nil || dup {
+		t.Fatalf("save stats: duplicate %v, %v", dup, err)
 	}
-	if string(stats) != `{"last_title": "Quote\u0000page", "nested": {"v\u0000": ["\u0000"]}, "item_scraped_count": 3}` {
-		t.Errorf("SaveJobStats changed its argument to %s", stats)
+	if string(stats) != `{"last_title": "Quote\u0000page", "nested": {"v\u0000": ["\ud800"]}, "item_scraped_count": 3}` {
+		t.Errorf("IngestStats changed its argument to %s", stats)
 	}
 	counters, err := st.JobScrapyCounters(ctx, []int64{j.JID})
 	if err != nil {
 		t.Fatalf("read stats counters: %v", err)
 	}
-	if got, _ := st.JobStats(ctx, j.JID); !bytes.Contains(got, []byte(`Quote\ufffdpage`)) || bytes.Contains(got, []byte(`\u0000`)) {
-		t.Errorf("stored stats = %s (counters %+v), want every \\u0000 replaced", got, counters[j.JID])
+	if counters[j.JID].Items != 3 {
+		t.Errorf("stats counters = %+v, want 3 items", counters[j.JID])
+	}
+	if got, _ := st.JobStats(ctx, j.JID); !bytes.Contains(got, []byte(`Quote\ufffdpage`)) || bytes.Contains(got, []byte(`\u0000`)) || bytes.Contains(got, []byte(`\ud800`)) {
+		t.Errorf("stored stats = %s, want \\u0000 and \\ud800 replaced", got)
+	}
+}
+
+// A stats batch is recorded with the job's other batches, so a late retry of an older one
+// cannot replace newer stats.
+func TestIngestStatsDeduplicates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	if _, _, err := st.IngestArray(ctx, j.JID, store.DataItems, "b-1", []byte(`[{"n": 1}]`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		batch, stats string
+		duplicate    bool
+	}{
+		{"s-1", `{"n": 1}`, false},
+		{"s-2", `{"n": 2}`, false},
+		{"s-1", `{"n": 1}`, true},
+		{"b-1", `{"n": 3}`, true},
+	} {
+		dup, err := st.IngestStats(ctx, j.JID, tt.batch, json.RawMessage(tt.stats))
+		if err != nil || dup != tt.duplicate {
+			t.Errorf("stats batch %s: duplicate %v, %v; want %v", tt.batch, dup, err, tt.duplicate)
+		}
+	}
+	if got, _ := st.JobStats(ctx, j.JID); string(got) != `{"n": 2}` {
+		t.Errorf("stats = %s, want those of batch s-2", got)
+	}
+	if n, err := st.CountJobData(ctx, j.JID, store.DataItems); err != nil || n != 1 {
+		t.Errorf("items = %d, %v; want 1: stats batches are not items", n, err)
 	}
 }
 
