@@ -34,12 +34,14 @@ func measureExport(ctx context.Context, p *platform, res *Results) error {
 	bestCopy, bestAPI, err := alternate(sizes.Rounds,
 		func() (d time.Duration, err error) {
 			d, copyBytes, err = p.copyExport(ctx, jid)
+			p.logRound(PhaseExport, "raw COPY TO", sizes.ExportItems, d, err)
 			return d, err
 		},
 		func(int) (d time.Duration, err error) {
 			var rss float64
 			d, apiBytes, rss, err = p.apiExport(ctx, jid, sizes.ExportItems)
 			peak = max(peak, rss)
+			p.logRound(PhaseExport, "API", sizes.ExportItems, d, err)
 			return d, err
 		})
 	if err != nil {
