@@ -26,9 +26,9 @@ type Store struct {
 	// exports serves the downloads, which hold a connection for as long as a client reads.
 	// With a pool of their own, slow downloads cannot take every connection from requests.
 	exports *pg.DB
-	// ingest stores the batches that jobs send. Each holds a connection while its rows are
-	// copied, tens of milliseconds under load; with a pool of their own, running jobs cannot
-	// take every connection from requests.
+	// ingest stores the batches that jobs send. Each batch holds a connection while its rows
+	// are copied, tens of milliseconds under load. With a pool of their own, running jobs
+	// cannot take every connection from requests.
 	ingest *pg.DB
 }
 

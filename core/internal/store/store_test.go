@@ -49,6 +49,22 @@ func quotesAndBooks(t *testing.T, st *store.Store) (p *store.Project, quotes, bo
 	return p, spiders[0].SID, spiders[1].SID
 }
 
+// queuedJob makes a project with the spider quotes and returns a new job of it.
+func queuedJob(t *testing.T, st *store.Store) *store.Job {
+	t.Helper()
+	ctx := context.Background()
+	_, p, _ := fixture(t, st, "quotes")
+	spiders, _, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	if err != nil || len(spiders) != 1 {
+		t.Fatalf("list spiders: %d spiders, error %v; want 1", len(spiders), err)
+	}
+	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatalf("create job: %v", err)
+	}
+	return j
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	t.Parallel()
 	st := testenv.Store(t)
@@ -221,12 +237,7 @@ func TestIngestFailuresLeaveNoTransactionOpen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
-	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
-	if err := st.CreateJob(ctx, j); err != nil {
-		t.Fatalf("create job: %v", err)
-	}
+	j := queuedJob(t, st)
 
 	// Postgres, not the array scan, rejects "tru", so the COPY fails inside the transaction.
 	// A missing job fails the ledger statement that opens it.
@@ -279,12 +290,7 @@ func TestUnreadableEscapesStoredAsReplacementCharacter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
-	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
-	if err := st.CreateJob(ctx, j); err != nil {
-		t.Fatalf("create job: %v", err)
-	}
+	j := queuedJob(t, st)
 	line := `[{"log": "2026-12-05 [quotes] WARNING: odd title Quote\u0000page caf\udce9 \ud83d\ude00", "k\u0000": "\\u0000 is text"}]`
 	if _, _, err := st.IngestArray(ctx, j.JID, store.DataLogs, "logs-1", []byte(line)); err != nil {
 		t.Fatalf("ingest log line: %v", err)
@@ -323,12 +329,7 @@ func TestIngestStatsDeduplicates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
-	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
-	if err := st.CreateJob(ctx, j); err != nil {
-		t.Fatalf("create job: %v", err)
-	}
+	j := queuedJob(t, st)
 	if _, _, err := st.IngestArray(ctx, j.JID, store.DataItems, "b-1", []byte(`[{"n": 1}]`)); err != nil {
 		t.Fatal(err)
 	}
@@ -359,12 +360,7 @@ func TestStorageBytesCountBackslashesOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	_, p, _ := fixture(t, st, "quotes")
-	spiders, _, _ := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
-	j := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
-	if err := st.CreateJob(ctx, j); err != nil {
-		t.Fatalf("create job: %v", err)
-	}
+	j := queuedJob(t, st)
 	record := `{"v":"` + strings.Repeat(`\\`, 1000) + `"}` // 2,008 bytes
 	if _, _, err := st.IngestArray(ctx, j.JID, store.DataItems, "b-1", []byte("["+record+"]")); err != nil {
 		t.Fatalf("ingest: %v", err)
