@@ -117,7 +117,8 @@ func sentence(msg string) string {
 	if msg == "" {
 		return msg
 	}
-	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	first, size := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(first)) + msg[size:]
 	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, ".)") {
 		msg += "."
 	}

@@ -47,7 +47,7 @@ var ErrInvalidRecords = errors.New("invalid records")
 // an error wrapping ErrInvalidRecords, and nothing of the batch is stored. It returns how
 // many records were stored: fewer than the batch had when a unique collection already held
 // some.
-func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, batchID string, array []byte) (records int, duplicate bool, err error) {
+func (s *Store) IngestArray(ctx context.Context, jobID int64, kind DataKind, batchID string, array []byte) (stored int, duplicate bool, err error) {
 	rows := ingestBuffers.Get()
 	defer ingestBuffers.Put(rows)
 	rows.Grow(len(array) + len(array)/8)
@@ -154,17 +154,17 @@ func copyError(err error) error {
 
 // copyUniqueItems stores only the items that the shared collection does not hold yet, as
 // estela's unique collections do, and counts what it stored in the batch ledger. copied is
-// the size the batch was recorded with, corrected here to what was stored. It returns how
-// many items it stored.
-func copyUniqueItems(ctx context.Context, tx *pg.Conn, jobID int64, batchID, collection string, rows *bytes.Buffer, copied int64) (int, error) {
-	if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE ingest_items (job_id bigint, kind smallint, data json) ON COMMIT DROP"); err != nil {
+// the size the batch was recorded with, corrected here to what was stored. It runs inside
+// the batch's transaction on conn, and returns how many items it stored.
+func copyUniqueItems(ctx context.Context, conn *pg.Conn, jobID int64, batchID, collection string, rows *bytes.Buffer, copied int64) (int, error) {
+	if _, err := conn.ExecContext(ctx, "CREATE TEMP TABLE ingest_items (job_id bigint, kind smallint, data json) ON COMMIT DROP"); err != nil {
 		return 0, mapError("create ingest table", err)
 	}
-	if _, err := tx.CopyFrom(rows, "COPY ingest_items (job_id, kind, data) FROM STDIN"); err != nil {
+	if _, err := conn.CopyFrom(rows, "COPY ingest_items (job_id, kind, data) FROM STDIN"); err != nil {
 		return 0, copyError(err)
 	}
 	var stored int
-	_, err := tx.QueryOneContext(ctx, pg.Scan(&stored), `WITH stored AS (
+	_, err := conn.QueryOneContext(ctx, pg.Scan(&stored), `WITH stored AS (
 			INSERT INTO job_data (job_id, kind, data)
 			SELECT job_id, kind, data FROM (SELECT DISTINCT ON (md5(data::text)) job_id, kind, data, ctid FROM ingest_items
 				ORDER BY md5(data::text), ctid) fresh
