@@ -553,6 +553,8 @@ func TestIngestMalformedBodies(t *testing.T) {
 		{"unclosed records", `{"type": "items", "batch_id": "b-1", "records": [{"a": "x}]}`, "", "records: the string at byte 55 is not closed"},
 		{"no type", `{"batch_id": "b-1", "records": [{}]}`, "type", "A data type is required"},
 		{"NUL in the batch id", `{"type": "items", "batch_id": "b\u0000-1", "records": [{}]}`, "batch_id", "may not contain control characters"},
+		{"lone surrogate in the batch id", `{"type": "items", "batch_id": "x\ud800", "records": [{}]}`, "batch_id", "may not contain a lone surrogate"},
+		{"stats with a record that is not an object", `{"type": "stats", "batch_id": "st-9", "records": [{"a": 1}, null, {"b": 2}]}`, "records", "Record 1 is not a JSON object."},
 		{"batch id of 101 characters", `{"type": "items", "batch_id": "` + strings.Repeat("é", 101) + `", "records": [{}]}`, "batch_id", "1 to 100 characters"},
 		{"empty records", `{"type": "items", "batch_id": "b-1", "records": []}`, "records", "A batch needs at least one record."},
 		{"mismatched brackets", `{"type": "items", "batch_id": "b-1", "records": [{"a": [1}]}`, "", "JSON parse error"},

@@ -80,8 +80,13 @@ func (s *Server) ingestStats(r *http.Request, jid int64, batchID string, array j
 	if err := json.Unmarshal(array, &records); err != nil {
 		return nil, errField("records", sentence("expected a JSON array of objects: "+err.Error()))
 	}
-	if len(records) == 0 || len(records[len(records)-1]) == 0 || records[len(records)-1][0] != '{' {
-		return nil, errField("records", "A stats batch needs one JSON object.")
+	if len(records) == 0 {
+		return nil, errField("records", "A stats batch needs at least one record; the last one is kept.")
+	}
+	for i, rec := range records {
+		if len(rec) == 0 || rec[0] != '{' {
+			return nil, errField("records", fmt.Sprintf("Record %d is not a JSON object.", i))
+		}
 	}
 	duplicate, err := s.store.IngestStats(r.Context(), jid, batchID, records[len(records)-1])
 	if err != nil {
@@ -105,6 +110,11 @@ func validateBatch(b *ingestBody) error {
 	}
 	if strings.ContainsFunc(b.BatchID, unicode.IsControl) {
 		return errField("batch_id", "A batch id may not contain control characters such as NUL, tab or newline.")
+	}
+	// The JSON decoder turns a lone surrogate (\ud800) into U+FFFD, so two different ids
+	// would be recorded as one.
+	if strings.ContainsRune(b.BatchID, utf8.RuneError) {
+		return errField("batch_id", "A batch id may not contain a lone surrogate such as \\ud800, or U+FFFD.")
 	}
 	if len(b.Records) == 0 {
 		return errField("records", "A batch needs at least one record.")
