@@ -81,7 +81,7 @@ func (s *Server) ingestStats(r *http.Request, jid int64, batchID string, array j
 		return nil, errField("records", sentence("expected a JSON array of objects: "+err.Error()))
 	}
 	if len(records) == 0 {
-		return nil, errField("records", "A stats batch needs at least one record; the last one is kept.")
+		return nil, errField("records", "A stats batch needs at least one record. The last record is kept.")
 	}
 	for i, rec := range records {
 		if len(rec) == 0 || rec[0] != '{' {

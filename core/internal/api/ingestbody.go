@@ -54,8 +54,8 @@ func parseIngestBody(b []byte) (ingestBody, error) {
 					return body, fmt.Errorf("%s must be a string", key)
 				}
 			case "records":
-				// Only the last records array is stored, and checked as it is; an earlier one
-				// must still be JSON, as encoding/json would require.
+				// Only the last records array is stored, and the store checks it. An earlier
+				// one must still be valid JSON, as encoding/json requires.
 				if body.Records != nil && !json.Valid(body.Records) {
 					return body, fmt.Errorf("records: the first of two values is not valid JSON")
 				}
@@ -127,7 +127,7 @@ func skipJSONValue(b []byte, i int) (int, error) {
 }
 
 // skipJSONString returns the index just after the string that starts at b[i]. It jumps from
-// quote to quote with bytes.IndexByte; a quote ends the string unless an odd number of
+// quote to quote with bytes.IndexByte. A quote ends the string unless an odd number of
 // backslashes comes right before it.
 func skipJSONString(b []byte, i int) (int, error) {
 	for j := i + 1; j < len(b); {

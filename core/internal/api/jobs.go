@@ -17,6 +17,10 @@ import (
 
 var jobStatuses = []string{lifecycle.InQueue, lifecycle.Waiting, lifecycle.Running, lifecycle.Completed, lifecycle.Error, lifecycle.Stopped}
 
+// listJobs returns one page of a spider's jobs, newest first.
+//
+// NOTE: running jobs are listed with their stored counters (lifespan, pages, requests), which
+// their final report fills in, while GET of one job shows the live ones from Redis.
 func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	sid, err := pathID(r, "sid")
 	if err != nil {

@@ -108,7 +108,7 @@ func unstorableEscape(b []byte, u, pairedLow int) (unstorable bool, nextPairedLo
 	r, ok := hex4(b[u+1:])
 	switch {
 	case !ok:
-		return false, -1 // not JSON; Postgres rejects it
+		return false, -1 // not valid JSON, which Postgres rejects
 	case r == 0:
 		return true, -1
 	case r >= 0xd800 && r < 0xdc00:
@@ -154,7 +154,7 @@ func hex4(b []byte) (rune, bool) {
 
 // copyStringEnd scans the string whose contents start at array[i] and returns the index after
 // its closing quote. At each backslash it writes the bytes from *start to it, then the
-// backslash again for COPY, and moves *start past it; an escape that Postgres cannot read
+// backslash again for COPY, and moves *start past it. An escape that Postgres cannot read
 // back becomes \ufffd (see unstorableEscape).
 // Ordinary bytes are skipped eight at a time, then one at a time up to the next byte that
 // is not ordinary.

@@ -121,8 +121,8 @@ func TestOrdinaryWord(t *testing.T) {
 	}
 }
 
-// Escapes that Postgres stores in json but cannot read back as text become \ufffd; pairs of
-// surrogates and escaped backslashes before "u" stay.
+// Escapes that Postgres stores in json but cannot read back as text become \ufffd. Pairs of
+// surrogates, and escaped backslashes before "u", stay.
 func TestUnstorableEscapesReplaced(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
