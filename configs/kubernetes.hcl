@@ -73,6 +73,9 @@ images {
 engine "kubernetes" {
   # Pin the plugin binary to a SHA-256 (sha256sum of the file); another binary is not started.
   # sha256 = "<64 hex digits>"
+  # GOMAXPROCS of the plugin process. Default 1; 0 means one per CPU core. Raise it if the
+  # plugin's CPU use stays near one core, as watching a very busy namespace can make it.
+  # gomaxprocs = 1
 
   # Namespace of the job and build Jobs. Default "default".
   namespace = "estela-jobs"

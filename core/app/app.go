@@ -88,11 +88,11 @@ func (a *App) startPlugins(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.engine = pluginhost.NewEngine(pluginhost.Options{Binary: eb, SHA256: a.cfg.Engine.SHA256, Settings: a.cfg.Engine.Settings, Logger: a.log})
+	a.engine = pluginhost.NewEngine(pluginhost.Options{Binary: eb, SHA256: a.cfg.Engine.SHA256, Settings: a.cfg.Engine.Settings, Logger: a.log, GoMaxProcs: a.cfg.Engine.Procs()})
 	if err := a.engine.Start(ctx); err != nil {
 		return err
 	}
-	a.creds = pluginhost.NewCredentials(pluginhost.Options{Binary: cb, SHA256: a.cfg.Credentials.SHA256, Settings: a.cfg.Credentials.Settings, Logger: a.log})
+	a.creds = pluginhost.NewCredentials(pluginhost.Options{Binary: cb, SHA256: a.cfg.Credentials.SHA256, Settings: a.cfg.Credentials.Settings, Logger: a.log, GoMaxProcs: a.cfg.Credentials.Procs()})
 	return a.creds.Start(ctx)
 }
 

@@ -3,11 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/estela-go/estela-go/core/internal/config"
 	"github.com/estela-go/estela-go/core/internal/pluginhost"
 	"github.com/estela-go/estela-go/sdk/engine"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
@@ -23,7 +23,7 @@ func (p *platform) openEngine(ctx context.Context) (*pluginhost.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng := pluginhost.NewEngine(pluginhost.Options{Binary: bin, Settings: []byte(`{"job_duration": "1h"}`), Logger: p.log})
+	eng := pluginhost.NewEngine(pluginhost.Options{Binary: bin, Settings: []byte(`{"job_duration": "1h"}`), Logger: p.log, GoMaxProcs: config.DefaultPluginProcs})
 	if err := eng.Start(ctx); err != nil {
 		eng.Close()
 		return nil, err
@@ -90,7 +90,7 @@ func (p *platform) timeGetJob(ctx context.Context, eng engine.Engine) ([]time.Du
 }
 
 // openRawEngine starts the noop plugin with a bare go-plugin client, set up as the plugin host
-// sets up its own, and returns the engine and what stops it.
+// sets up its own (GOMAXPROCS included), and returns the engine and what stops it.
 func (p *platform) openRawEngine(ctx context.Context) (engine.Engine, func(), error) {
 	bin, err := pluginhost.Find(p.opts.PluginDirs, pluginhost.KindEngine, "noop")
 	if err != nil {
@@ -99,7 +99,8 @@ func (p *platform) openRawEngine(ctx context.Context) (engine.Engine, func(), er
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  pluginapi.Handshake,
 		VersionedPlugins: engine.VersionedPlugins(),
-		Cmd:              exec.Command(bin.Path),
+		Cmd:              pluginhost.Command(pluginhost.Options{Binary: bin, GoMaxProcs: config.DefaultPluginProcs}),
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Logger:           p.log.Named("raw-engine"),

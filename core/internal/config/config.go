@@ -77,11 +77,28 @@ type Images struct {
 type PluginBlock struct {
 	Name string `hcl:"name,label"`
 	// SHA256, when set, pins the plugin binary: a binary with another hash is not started.
-	SHA256 string   `hcl:"sha256,optional"`
-	Body   hcl.Body `hcl:",remain"`
+	SHA256 string `hcl:"sha256,optional"`
+	// GoMaxProcs is the GOMAXPROCS of the plugin's process: unset means DefaultPluginProcs,
+	// and 0 means Go's default, one per CPU core.
+	GoMaxProcs *int     `hcl:"gomaxprocs,optional"`
+	Body       hcl.Body `hcl:",remain"`
 
 	// Settings is the rest of the block as a JSON object, as the plugin receives it.
 	Settings json.RawMessage
+}
+
+// DefaultPluginProcs is the GOMAXPROCS of a plugin process whose block does not set one. With
+// one P, a call's hand-offs between gRPC's goroutines stay on one thread; with more, each
+// wakes another thread. Plugins mostly wait on the network or on their jobs, so one P is
+// enough, and calls take less time and CPU (docs/benchmarks.md, "Plugin processes on one P").
+const DefaultPluginProcs = 1
+
+// Procs returns the GOMAXPROCS to give the plugin's process, where 0 leaves Go's default.
+func (b *PluginBlock) Procs() int {
+	if b.GoMaxProcs == nil {
+		return DefaultPluginProcs
+	}
+	return *b.GoMaxProcs
 }
 
 // Load reads the configuration file at path, fills defaults and applies the environment
@@ -209,6 +226,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf(`config: no engine block; add one such as engine "local" { ... }`)
 	case c.Credentials == nil:
 		return fmt.Errorf(`config: no credentials block; add one such as credentials "local" { ... }`)
+	}
+	for _, block := range []struct {
+		kind string
+		*PluginBlock
+	}{{"engine", c.Engine}, {"credentials", c.Credentials}} {
+		if block.GoMaxProcs != nil && *block.GoMaxProcs < 0 {
+			return fmt.Errorf("config: gomaxprocs of %s %q is %d; set 1 or more, or 0 for one per CPU core", block.kind, block.Name, *block.GoMaxProcs)
+		}
 	}
 	return nil
 }

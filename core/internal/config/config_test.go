@@ -92,3 +92,36 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadPluginGoMaxProcs(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("REDIS_URL", "")
+	c, err := Load(writeConfig(t, minimal))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Engine.Procs() != DefaultPluginProcs || c.Credentials.Procs() != DefaultPluginProcs {
+		t.Errorf("procs without gomaxprocs: engine %d, credentials %d, want %d", c.Engine.Procs(), c.Credentials.Procs(), DefaultPluginProcs)
+	}
+
+	set := strings.Replace(minimal, `engine "local" {`, `engine "local" {
+  gomaxprocs = 0`, 1)
+	set = strings.Replace(set, `credentials "local" {`, `credentials "local" {
+  gomaxprocs = 3`, 1)
+	c, err = Load(writeConfig(t, set))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Engine.Procs() != 0 || c.Credentials.Procs() != 3 {
+		t.Errorf("procs: engine %d, credentials %d, want 0 and 3", c.Engine.Procs(), c.Credentials.Procs())
+	}
+	if strings.Contains(string(c.Engine.Settings), "gomaxprocs") {
+		t.Errorf("engine settings %s carry gomaxprocs, which is the server's", c.Engine.Settings)
+	}
+
+	_, err = Load(writeConfig(t, strings.Replace(minimal, `credentials "local" {`, `credentials "local" {
+  gomaxprocs = -2`, 1)))
+	if err == nil || !strings.Contains(err.Error(), `gomaxprocs of credentials "local" is -2`) {
+		t.Errorf("Load with gomaxprocs -2 = %v, want an error naming gomaxprocs", err)
+	}
+}

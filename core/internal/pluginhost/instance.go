@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,6 +31,21 @@ type Options struct {
 	Logger   hclog.Logger
 	// CallTimeout bounds every call that has no longer limit of its own.
 	CallTimeout time.Duration
+	// GoMaxProcs, when above 0, is set as GOMAXPROCS in the plugin's environment, over any
+	// value the server's own environment has.
+	GoMaxProcs int
+}
+
+// Command returns the command that starts the plugin: its binary, with the server's
+// environment and the GOMAXPROCS of opts. Give it to go-plugin with SkipHostEnv set.
+// Otherwise go-plugin appends the server's environment after it, and a GOMAXPROCS there wins.
+func Command(opts Options) *exec.Cmd {
+	cmd := exec.Command(opts.Binary.Path)
+	cmd.Env = os.Environ()
+	if opts.GoMaxProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(opts.GoMaxProcs))
+	}
+	return cmd
 }
 
 // instance is one supervised plugin process: started on first use and started again when it
@@ -112,7 +129,8 @@ func (i *instance) start(ctx context.Context) error {
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  pluginapi.Handshake,
 		VersionedPlugins: i.plugins,
-		Cmd:              exec.Command(b.Path),
+		Cmd:              Command(i.opts),
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Logger:           exitLogger{i.opts.Logger},

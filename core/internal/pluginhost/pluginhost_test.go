@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -202,5 +204,41 @@ func TestNewerPluginRejected(t *testing.T) {
 	err := e.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "incompatible API version") {
 		t.Errorf("start a plugin that serves only protocol 2 = %v, want a start error", err)
+	}
+}
+
+// TestPluginGoMaxProcs checks the GOMAXPROCS in the plugin process's environment: the one the
+// options give, over the server's own, and the server's when the options leave it.
+func TestPluginGoMaxProcs(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "7")
+	for _, tc := range []struct {
+		procs int
+		want  []string
+	}{
+		{procs: 1, want: []string{"GOMAXPROCS=1"}},
+		{procs: 0, want: []string{"GOMAXPROCS=7"}},
+	} {
+		opts := engineOptions(t, localSettings(t))
+		opts.GoMaxProcs = tc.procs
+		e := NewEngine(opts)
+		if err := e.Start(context.Background()); err != nil {
+			e.Close()
+			t.Fatalf("start with GoMaxProcs %d: %v", tc.procs, err)
+		}
+		pid := e.inst.client.ReattachConfig().Pid
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		e.Close()
+		if err != nil {
+			t.Skipf("no /proc on this system: %v", err)
+		}
+		var got []string
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if strings.HasPrefix(kv, "GOMAXPROCS=") {
+				got = append(got, kv)
+			}
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("GoMaxProcs %d: the plugin's GOMAXPROCS (-want +got):\n%s", tc.procs, diff)
+		}
 	}
 }
