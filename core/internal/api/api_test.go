@@ -399,6 +399,49 @@ func TestCreateJob(t *testing.T) {
 	}
 }
 
+// The spider's and the project's job lists show a running job's counters from its live stats,
+// as the job view does, and a finished job's stored ones.
+func TestJobListsShowLiveCounters(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	running := f.claimedJob()
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(running), url.Values{"status": {"RUNNING"}}), http.StatusOK, "job reports RUNNING")
+	f.writeStats(running, map[string]string{"item_scraped_count": "7", "downloader/request_count": "9", "elapsed_time_seconds": "65.2"})
+	silent := f.claimedJob()
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(silent), url.Values{"status": {"RUNNING"}}), http.StatusOK, "second job reports RUNNING")
+	done := f.claimedJob()
+	expectStatus(t, f.form("job", http.MethodPatch, f.jobURL(done), url.Values{"status": {"COMPLETED"}, "item_count": {"12"}}), http.StatusOK, "third job reports COMPLETED")
+	f.writeStats(done, map[string]string{"item_scraped_count": "99"})
+
+	want := map[float64][2]any{
+		float64(running.JID): {float64(7), "00:01:05.200000"},
+		float64(silent.JID):  {float64(0), "00:00:00"},
+		float64(done.JID):    {float64(12), "00:00:00"},
+	}
+	for _, path := range []string{
+		fmt.Sprintf("/api/projects/%s/spiders/%d/jobs", f.p, f.pSpider),
+		"/api/projects/" + f.p + "/jobs",
+	} {
+		r := f.get("viewer", path)
+		expectStatus(t, r, http.StatusOK, "list jobs")
+		results, _ := r.body["results"].([]any)
+		if len(results) != len(want) {
+			t.Fatalf("%s: %d jobs, want %d: %s", path, len(results), len(want), r.raw)
+		}
+		for _, raw := range results {
+			job := raw.(map[string]any)
+			w := want[job["jid"].(float64)]
+			if job["item_count"] != w[0] || job["lifespan"] != w[1] {
+				t.Errorf("%s: job %v has item_count %v and lifespan %v, want %v and %v", path, job["jid"], job["item_count"], job["lifespan"], w[0], w[1])
+			}
+		}
+	}
+	view := f.get("viewer", f.jobURL(running))
+	if view.body["item_count"] != float64(7) || view.body["request_count"] != float64(9) {
+		t.Errorf("job view shows item_count %v and request_count %v, want the live 7 and 9", view.body["item_count"], view.body["request_count"])
+	}
+}
+
 // A job stopped by a user still records the counters of its last report, and stays STOPPED.
 func TestStoppedJobLastReport(t *testing.T) {
 	t.Parallel()

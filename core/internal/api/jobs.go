@@ -17,10 +17,8 @@ import (
 
 var jobStatuses = []string{lifecycle.InQueue, lifecycle.Waiting, lifecycle.Running, lifecycle.Completed, lifecycle.Error, lifecycle.Stopped}
 
-// listJobs returns one page of a spider's jobs, newest first.
-//
-// NOTE: running jobs are listed with their stored counters (lifespan, pages, requests), which
-// their final report fills in, while GET of one job shows the live ones from Redis.
+// listJobs returns one page of a spider's jobs, newest first, running ones with their live
+// counters.
 func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	sid, err := pathID(r, "sid")
 	if err != nil {
@@ -43,6 +41,7 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.overlayLiveCounters(r.Context(), jobs)
 	out := make([]jobDTO, len(jobs))
 	for i := range jobs {
 		out[i] = jobToDTO(&jobs[i], jobs[i].EnvVars)
@@ -50,8 +49,10 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return envelope(r, page, count, out)
 }
 
-// jobDTOs renders jobs with their env vars, loaded in one query.
+// jobDTOs renders jobs with their env vars, loaded in one query, and running ones with their
+// live counters.
 func (s *Server) jobDTOs(r *http.Request, jobs []store.Job) ([]jobDTO, error) {
+	s.overlayLiveCounters(r.Context(), jobs)
 	ids := make([]int64, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.JID
@@ -207,6 +208,31 @@ func (s *Server) getJob(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	return jobToDTO(job, vars), nil
+}
+
+// overlayLiveCounters shows the counters of the running jobs among jobs from their live
+// stats, read in one round trip, without saving them. When Redis cannot be read, the jobs keep
+// their stored counters.
+func (s *Server) overlayLiveCounters(ctx context.Context, jobs []store.Job) {
+	var keys []string
+	for i := range jobs {
+		if jobs[i].Status == lifecycle.Running {
+			keys = append(keys, jobs[i].Key())
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	counters, err := s.stats.ReadCounters(ctx, keys)
+	if err != nil {
+		s.log.Warn("read live stats of listed jobs", "jobs", len(keys), "error", err)
+		return
+	}
+	for i := range jobs {
+		if c, ok := counters[jobs[i].Key()]; ok {
+			jobs[i].ItemCount, jobs[i].RequestCount, jobs[i].TotalResponseBytes, jobs[i].LifespanMicros = c.ItemCount, c.RequestCount, c.TotalResponseBytes, c.LifespanMicros
+		}
+	}
 }
 
 // overlayLiveStats shows a running job's counters from its live stats, without saving them.

@@ -43,6 +43,52 @@ func (r *Reader) Read(ctx context.Context, jobKey string) (map[string]string, er
 	return stats, nil
 }
 
+// counterFields are the stats fields that CountersOf reads.
+var counterFields = []string{"item_scraped_count", "downloader/request_count", "downloader/response_bytes", "elapsed_time_seconds"}
+
+// ReadCounters reads the counters of several jobs' live stats in one round trip, keyed by job
+// key. A job whose hash has none of the counters' fields is left out.
+func (r *Reader) ReadCounters(ctx context.Context, jobKeys []string) (map[string]Counters, error) {
+	out := make(map[string]Counters, len(jobKeys))
+	if len(jobKeys) == 0 {
+		return out, nil
+	}
+	conn, err := r.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read live stats: %w", err)
+	}
+	defer conn.Close()
+	for _, key := range jobKeys {
+		args := make([]any, 0, 1+len(counterFields))
+		args = append(args, r.Key(key))
+		for _, f := range counterFields {
+			args = append(args, f)
+		}
+		if err := conn.Send("HMGET", args...); err != nil {
+			return nil, fmt.Errorf("read live stats: %w", err)
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return nil, fmt.Errorf("read live stats: %w", err)
+	}
+	for _, key := range jobKeys {
+		values, err := redis.Values(conn.Receive())
+		if err != nil {
+			return nil, fmt.Errorf("read live stats of %s: %w", key, err)
+		}
+		stats := make(map[string]string, len(counterFields))
+		for i, v := range values {
+			if v != nil && i < len(counterFields) {
+				stats[counterFields[i]], _ = redis.String(v, nil)
+			}
+		}
+		if len(stats) > 0 {
+			out[key] = CountersOf(stats)
+		}
+	}
+	return out, nil
+}
+
 // Delete removes a job's live stats hash.
 func (r *Reader) Delete(ctx context.Context, jobKey string) error {
 	conn, err := r.pool.GetContext(ctx)
