@@ -37,6 +37,15 @@ engine "local" {
   job_side_dir = "sdk/scrapy"
   # Python interpreter with Scrapy; empty means detect (ESTELA_PYTHON, /usr/bin/python3, python3).
   python = env("ESTELA_PYTHON")
+  # Most jobs that may run at once; a job beyond it stays IN_QUEUE until one ends. Default 0,
+  # no limit: every launched job starts its process at once.
+  # max_running_jobs = 8
+  # Time between SIGTERM and SIGKILL when a job is stopped. Default "10s".
+  # stop_grace = "10s"
+  # Largest unpacked size of a deploy, in bytes. Default 536870912 (512 MiB).
+  # max_unpacked_bytes = 536870912
+  # Time limit of reading a deploy's spiders. Default "2m".
+  # describe_timeout = "2m"
 }
 
 # The local credentials plugin keeps uploaded project archives on disk.

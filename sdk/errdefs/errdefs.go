@@ -1,7 +1,7 @@
 // Package errdefs defines the typed errors that cross the plugin boundary.
 //
 // Plugins return errors wrapping one of the sentinels below, through the
-// helpers NotFound, Invalid, Unavailable, Conflict and Unimplemented. The SDK
+// helpers NotFound, Invalid, Unavailable, AtCapacity, Conflict and Unimplemented. The SDK
 // converts them to gRPC status codes with ToGRPC and back with FromGRPC, so the
 // host can test them with errors.Is exactly as the plugin created them.
 package errdefs
@@ -21,6 +21,10 @@ var (
 	// ErrUnavailable means the plugin or a service behind it cannot serve the
 	// request now; a later retry may succeed.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrAtCapacity means the engine already runs as many jobs as it may, so
+	// it did not create the job. It may once running jobs end: the host keeps
+	// the job queued without counting an attempt, and logs no failure.
+	ErrAtCapacity = errors.New("at capacity")
 	// ErrConflict means the request conflicts with the current state, for
 	// example an object that already exists with other contents.
 	ErrConflict = errors.New("conflict")
@@ -49,6 +53,12 @@ func Invalid(format string, args ...any) error {
 // Unavailable returns an error wrapping ErrUnavailable with a formatted message.
 func Unavailable(format string, args ...any) error {
 	return wrap(ErrUnavailable, format, args...)
+}
+
+// AtCapacity returns an error wrapping ErrAtCapacity with a formatted message,
+// which should name the limit that was reached.
+func AtCapacity(format string, args ...any) error {
+	return wrap(ErrAtCapacity, format, args...)
 }
 
 // Conflict returns an error wrapping ErrConflict with a formatted message.

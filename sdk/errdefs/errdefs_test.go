@@ -21,6 +21,7 @@ func TestRoundTripKeepsSentinelAndMessage(t *testing.T) {
 		{"not found", NotFound("job %q not found", "a"), codes.NotFound, ErrNotFound},
 		{"invalid", Invalid("deploy id %d must be positive", -1), codes.InvalidArgument, ErrInvalid},
 		{"unavailable", Unavailable("docker daemon down"), codes.Unavailable, ErrUnavailable},
+		{"at capacity", AtCapacity("4 jobs run, the most max_running_jobs allows"), codes.ResourceExhausted, ErrAtCapacity},
 		{"conflict", Conflict("job exists"), codes.AlreadyExists, ErrConflict},
 		{"unimplemented", Unimplemented("no logs"), codes.Unimplemented, ErrUnimplemented},
 		{"wrapped", fmt.Errorf("get job: %w", NotFound("job b not found")), codes.NotFound, ErrNotFound},
@@ -85,6 +86,8 @@ func TestFromGRPCOtherCodes(t *testing.T) {
 	}{
 		{"internal stays a status", status.Error(codes.Internal, "boom"), codes.Internal},
 		{"permission stays a status", status.Error(codes.PermissionDenied, "no"), codes.PermissionDenied},
+		// gRPC itself returns this code for a message over the size limit, from no engine.
+		{"resource exhausted from gRPC stays a status", status.Error(codes.ResourceExhausted, "received message larger than max"), codes.ResourceExhausted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

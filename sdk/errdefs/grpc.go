@@ -44,6 +44,8 @@ func codeOf(err error) (codes.Code, bool) {
 		return codes.InvalidArgument, true
 	case errors.Is(err, ErrUnavailable):
 		return codes.Unavailable, true
+	case errors.Is(err, ErrAtCapacity):
+		return codes.ResourceExhausted, true
 	case errors.Is(err, ErrConflict):
 		return codes.AlreadyExists, true
 	case errors.Is(err, ErrUnimplemented):
@@ -60,7 +62,8 @@ func codeOf(err error) (codes.Code, bool) {
 // sentinel, with the status message as its message. Canceled and
 // DeadlineExceeded become context.Canceled and context.DeadlineExceeded.
 // An Unavailable status that ToGRPC did not build comes from the transport,
-// so it wraps ErrUnreachable as well as ErrUnavailable. Other codes are
+// so it wraps ErrUnreachable as well as ErrUnavailable. A ResourceExhausted
+// status wraps ErrAtCapacity only when ToGRPC built it. Other codes are
 // returned unchanged, and errors that are not statuses too.
 func FromGRPC(err error) error {
 	if err == nil {
@@ -88,6 +91,12 @@ func sentinelsOf(s *status.Status) []error {
 			return []error{ErrUnavailable}
 		}
 		return []error{ErrUnreachable, ErrUnavailable}
+	case codes.ResourceExhausted:
+		// gRPC itself returns RESOURCE_EXHAUSTED for a message over the size limit.
+		if fromPlugin(s) {
+			return []error{ErrAtCapacity}
+		}
+		return nil
 	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
 		return []error{ErrConflict}
 	case codes.Unimplemented:

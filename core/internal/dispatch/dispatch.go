@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -71,6 +72,9 @@ type Service struct {
 	settings Settings
 	images   ImageSettings
 	log      hclog.Logger
+	// fullAt is the time of the engine's last "at capacity" error, in Unix nanoseconds, and 0
+	// once the engine created a job again.
+	fullAt atomic.Int64
 }
 
 // New returns a service.
@@ -98,15 +102,20 @@ const (
 	unavailableWait = 2 * time.Second
 	// retryStep is the back-off per failed attempt before a job is launched again.
 	retryStep = 2 * time.Second
+	// capacityWait is how long DispatchQueued claims nothing after the engine was at capacity.
+	capacityWait = time.Second
 )
 
 // DispatchQueued launches the queued jobs that are due, claimed from Postgres in batches,
 // until a claim finds less than a full batch. Jobs queued after that claim are left to the
-// next call, which their notification or the next tick brings. It stops early, with an error,
-// when the engine is unavailable or ctx ends: the jobs not launched go back to the queue
-// without counting an attempt. Several workers may call it at once, and each job is claimed
-// by one of them.
+// next call, which their notification or the next tick brings. It stops early when the engine
+// is unavailable (with an error), when the engine is at capacity (without one), or when ctx
+// ends: the jobs not launched go back to the queue without counting an attempt. Several
+// workers may call it at once, and each job is claimed by one of them.
 func (s *Service) DispatchQueued(ctx context.Context) error {
+	if at := s.fullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < capacityWait {
+		return nil
+	}
 	for ctx.Err() == nil {
 		launches, err := s.store.ClaimQueuedJobs(ctx, claimBatch)
 		if err != nil {
@@ -116,6 +125,9 @@ func (s *Service) DispatchQueued(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, errdefs.ErrAtCapacity) {
+			return nil
+		}
 		if err != nil || len(launches) < claimBatch {
 			return err
 		}
@@ -124,7 +136,8 @@ func (s *Service) DispatchQueued(ctx context.Context) error {
 }
 
 // launchAll launches claimed jobs, s.settings.Launchers at a time. After the engine reports
-// itself unavailable, the jobs not yet launched go back to the queue untried.
+// itself unavailable or at capacity, the jobs not yet launched go back to the queue untried,
+// and launchAll returns that error.
 func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error {
 	if len(launches) == 0 {
 		return nil
@@ -132,13 +145,14 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 	var (
 		mu          sync.Mutex
 		unavailable error
+		full        error
 		untried     []int64
 	)
-	// launchOne launches l unless the engine was found unavailable or the worker is shutting
-	// down, and then sets l aside.
+	// launchOne launches l unless the engine was found unavailable or at capacity, or the
+	// worker is shutting down, and then sets l aside.
 	launchOne := func(l *store.Launch) {
 		mu.Lock()
-		skip := unavailable != nil || ctx.Err() != nil
+		skip := unavailable != nil || full != nil || ctx.Err() != nil
 		if skip {
 			untried = append(untried, l.Job.JID)
 		}
@@ -154,6 +168,10 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 		case errors.Is(err, errdefs.ErrUnavailable):
 			mu.Lock()
 			unavailable = err
+			mu.Unlock()
+		case errors.Is(err, errdefs.ErrAtCapacity):
+			mu.Lock()
+			full = err
 			mu.Unlock()
 		case err != nil:
 			s.log.Error("launch failed", "jid", l.Job.JID, "error", err)
@@ -185,7 +203,10 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 	if _, err := s.store.ReturnJobsToQueue(writeCtx, untried, wait, true); err != nil {
 		return err
 	}
-	return unavailable
+	if unavailable != nil {
+		return unavailable
+	}
+	return full
 }
 
 // storeContext returns a context for the store writes that follow a launch. They must happen
@@ -236,17 +257,29 @@ func (s *Service) launch(ctx context.Context, launch *store.Launch) error {
 	if err != nil {
 		return s.requeue(ctx, job, err)
 	}
+	if s.fullAt.Swap(0) != 0 {
+		s.log.Info("engine takes jobs again")
+	}
 	s.log.Debug("job launched", "jid", job.JID, "name", spec.Name, "engine_state", resp.Job.State, "created", resp.Created)
 	return nil
 }
 
 // requeue puts a claimed job back in the queue after a failed launch, or ends it in ERROR
 // when it used all its attempts. An engine that is unavailable (its plugin down or restarting,
-// its cluster unreachable) does not use up attempts: the job waits for it. requeue returns
-// cause, or nil when the job ended in ERROR.
+// its cluster unreachable) or at capacity does not use up attempts: the job waits for it.
+// requeue returns cause, or nil when the job ended in ERROR.
 func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) error {
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
+	if errors.Is(cause, errdefs.ErrAtCapacity) {
+		if _, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, 0, true); err != nil {
+			return err
+		}
+		if s.fullAt.Swap(time.Now().UnixNano()) == 0 {
+			s.log.Info("engine at capacity: queued jobs wait until running ones end", "reason", cause.Error())
+		}
+		return fmt.Errorf("launch job %d, engine at capacity: %w", job.JID, cause)
+	}
 	if errors.Is(cause, errdefs.ErrUnavailable) {
 		if _, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, unavailableWait, true); err != nil {
 			return err

@@ -413,3 +413,74 @@ func TestDispatchQueuedShutdownReturnsJobs(t *testing.T) {
 		t.Errorf("%d jobs wait before their next claim, want at most the 2 whose launch was interrupted", waiting)
 	}
 }
+
+// cappedEngine is a test double of an engine that runs at most limit jobs, as the local
+// engine does with max_running_jobs.
+type cappedEngine struct {
+	engine.Engine
+	mu      sync.Mutex
+	limit   int
+	created map[string]bool
+	rejected int
+}
+
+func (e *cappedEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.created) >= e.limit {
+		e.rejected++
+		return nil, errdefs.AtCapacity("%d jobs run, the most the engine allows", len(e.created))
+	}
+	e.created[req.Spec.Name] = true
+	return &engine.CreateJobResponse{Job: engine.JobStatus{Name: req.Spec.Name, State: engine.JobRunning}, Created: true}, nil
+}
+
+func (e *cappedEngine) setLimit(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.limit = n
+}
+
+// An engine at capacity leaves the remaining jobs queued without using an attempt, is asked
+// again only after a second, and gets the jobs once it takes them again.
+func TestDispatchQueuedWaitsForEngineCapacity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	jids := queuedJobs(t, st, 40)
+	eng := &cappedEngine{limit: 10, created: map[string]bool{}}
+	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 4})
+
+	if err := svc.DispatchQueued(ctx); err != nil {
+		t.Fatalf("dispatch queued on a full engine = %v, want no error", err)
+	}
+	got := jobStatuses(t, st, jids)
+	if got[store.JobWaiting] != 10 || got[store.JobInQueue] != 30 {
+		t.Errorf("job statuses with room for 10: %v, want 10 WAITING and 30 IN_QUEUE", got)
+	}
+	if eng.rejected < 1 || eng.rejected > 4 {
+		t.Errorf("engine rejected %d launches, want 1 to 4 (one per launcher at most)", eng.rejected)
+	}
+	for _, jid := range jids {
+		if j, _ := st.JobByID(ctx, jid); j.DispatchAttempts > 1 || (j.Status == store.JobInQueue && j.DispatchAttempts != 0) {
+			t.Errorf("job %d: %s with %d attempts; a queued job must not have used one", jid, j.Status, j.DispatchAttempts)
+		}
+	}
+
+	rejected := eng.rejected
+	if err := svc.DispatchQueued(ctx); err != nil {
+		t.Errorf("dispatch queued at once after = %v, want nothing to do", err)
+	}
+	if eng.rejected != rejected || len(eng.created) != 10 {
+		t.Errorf("engine got launches again within a second: %d more rejections, %d jobs", eng.rejected-rejected, len(eng.created))
+	}
+
+	eng.setLimit(40)
+	time.Sleep(1100 * time.Millisecond)
+	if err := svc.DispatchQueued(ctx); err != nil {
+		t.Fatalf("dispatch queued once the engine has room = %v", err)
+	}
+	if got := jobStatuses(t, st, jids); got[store.JobWaiting] != 40 {
+		t.Errorf("job statuses once the engine has room: %v, want all 40 WAITING", got)
+	}
+}

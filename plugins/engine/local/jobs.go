@@ -20,7 +20,8 @@ import (
 var jobNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$`)
 
 // CreateJob starts the job's process, or returns the existing job with the
-// same name.
+// same name. With max_running_jobs reached it starts nothing and returns an
+// error wrapping errdefs.ErrAtCapacity, so the host keeps the job queued.
 func (e *localEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest) (*engine.CreateJobResponse, error) {
 	spec := req.Spec
 	if !jobNamePattern.MatchString(spec.Name) {
@@ -33,6 +34,17 @@ func (e *localEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest)
 	}
 	if existing, ok := e.jobs[spec.Name]; ok {
 		return &engine.CreateJobResponse{Job: existing.status(), Created: false}, nil
+	}
+	if limit := e.settings.MaxRunningJobs; limit > 0 {
+		running := 0
+		for _, j := range e.jobs {
+			if !j.finished() {
+				running++
+			}
+		}
+		if running >= limit {
+			return nil, errdefs.AtCapacity("%d jobs are running, the most that max_running_jobs (%d) allows", running, limit)
+		}
 	}
 	j, err := e.startJob(e.settings, spec)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -187,4 +188,47 @@ func TestPluginBinary(t *testing.T) {
 			t.Errorf("finished job after restart = %+v, %v; want SUCCEEDED", short, err)
 		}
 	})
+}
+
+// With max_running_jobs reached, CreateJob returns an "at capacity" error across the plugin
+// boundary and starts nothing, until a running job ends.
+func TestPluginMaxRunningJobs(t *testing.T) {
+	t.Parallel()
+	_, eng := startPlugin(t, buildPlugin(t))
+	ctx := t.Context()
+	var settings map[string]any
+	if err := json.Unmarshal(testConfig(t, t.TempDir()), &settings); err != nil {
+		t.Fatal(err)
+	}
+	settings["max_running_jobs"] = 1
+	raw, _ := json.Marshal(settings)
+	if resp, err := eng.Configure(ctx, &pluginapi.ConfigureRequest{Config: raw}); err != nil || resp.Err() != nil {
+		t.Fatalf("Configure = %+v, %v", resp, err)
+	}
+	dir := t.TempDir()
+	long := shellJob("long", dir, "sleep 30", nil)
+	next := shellJob("next", dir, "exit 0", nil)
+	if _, err := eng.CreateJob(ctx, &engine.CreateJobRequest{Spec: long}); err != nil {
+		t.Fatalf("CreateJob long: %v", err)
+	}
+	_, err := eng.CreateJob(ctx, &engine.CreateJobRequest{Spec: next})
+	if !errors.Is(err, errdefs.ErrAtCapacity) || !strings.Contains(err.Error(), "max_running_jobs (1)") {
+		t.Fatalf("CreateJob beyond max_running_jobs = %v, want ErrAtCapacity naming the setting", err)
+	}
+	if _, err := eng.GetJob(ctx, &engine.GetJobRequest{Name: "next"}); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("GetJob of the refused job = %v, want ErrNotFound", err)
+	}
+	again, err := eng.CreateJob(ctx, &engine.CreateJobRequest{Spec: long})
+	if err != nil || again.Created {
+		t.Errorf("CreateJob of the running job again = %+v, %v; want the existing job", again, err)
+	}
+
+	if _, err := eng.StopJob(ctx, &engine.StopJobRequest{Name: "long"}); err != nil {
+		t.Fatalf("StopJob: %v", err)
+	}
+	waitFinal(t, eng, "long")
+	created, err := eng.CreateJob(ctx, &engine.CreateJobRequest{Spec: next})
+	if err != nil || !created.Created {
+		t.Errorf("CreateJob after the running job ended = %+v, %v; want a new job", created, err)
+	}
 }

@@ -36,6 +36,8 @@ type settings struct {
 	MaxUnpackedBytes int64
 	StopGrace        time.Duration
 	DescribeTimeout  time.Duration
+	// MaxRunningJobs caps the jobs whose process runs; 0 means no cap.
+	MaxRunningJobs int
 }
 
 // rawSettings is the settings block as the host sends it.
@@ -51,9 +53,11 @@ type rawSettings struct {
 	// StopGrace and DescribeTimeout are Go duration strings such as "10s".
 	StopGrace       string `json:"stop_grace"`
 	DescribeTimeout string `json:"describe_timeout"`
+	// MaxRunningJobs caps the jobs whose process runs; a job beyond it stays queued.
+	MaxRunningJobs *int `json:"max_running_jobs"`
 }
 
-var knownSettings = []string{"data_dir", "python", "job_side_dir", "max_unpacked_bytes", "stop_grace", "describe_timeout"}
+var knownSettings = []string{"data_dir", "python", "job_side_dir", "max_unpacked_bytes", "stop_grace", "describe_timeout", "max_running_jobs"}
 
 // parseSettings decodes and validates raw, creating the data directories.
 // It returns nil when resp received an error diagnostic.
@@ -71,6 +75,12 @@ func parseSettings(ctx context.Context, raw []byte, resp *pluginapi.ConfigureRes
 		s.MaxUnpackedBytes = *in.MaxUnpackedBytes
 		if s.MaxUnpackedBytes <= 0 {
 			resp.AddError("max_unpacked_bytes", "must be greater than 0", "")
+		}
+	}
+	if in.MaxRunningJobs != nil {
+		s.MaxRunningJobs = *in.MaxRunningJobs
+		if s.MaxRunningJobs < 0 {
+			resp.AddError("max_running_jobs", "must be 0 or more", "Set the most jobs that may run at once, or 0 for no limit.")
 		}
 	}
 	s.DataDir = validateDataDir(in.DataDir, resp)

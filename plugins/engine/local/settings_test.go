@@ -30,6 +30,7 @@ func TestConfigureDiagnostics(t *testing.T) {
 		{"job_side_dir without scripts", map[string]any{"python": python, "job_side_dir": emptyDir}, []string{"job_side_dir", "job_side_dir", "job_side_dir"}},
 		{"python not runnable", map[string]any{"python": "/nonexistent/python3", "job_side_dir": jobSide}, []string{"python"}},
 		{"bad stop_grace", map[string]any{"python": python, "job_side_dir": jobSide, "stop_grace": "soon"}, []string{"stop_grace"}},
+		{"negative max_running_jobs", map[string]any{"python": python, "job_side_dir": jobSide, "max_running_jobs": -1}, []string{"max_running_jobs"}},
 		{"negative max_unpacked_bytes", map[string]any{"python": python, "job_side_dir": jobSide, "max_unpacked_bytes": -1}, []string{"max_unpacked_bytes"}},
 		{"wrong type", map[string]any{"python": 3, "job_side_dir": jobSide}, []string{"python"}},
 		{"unknown setting", map[string]any{"python": python, "job_side_dir": jobSide, "pyton": "x"}, []string{"pyton"}},
