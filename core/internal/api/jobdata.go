@@ -230,7 +230,8 @@ func readLogFilter(r *http.Request) (store.LogFilter, error) {
 	if level == "ALL" {
 		level = ""
 	}
-	return store.LogFilter{Level: level, Search: q.Get("search")}, nil
+	search, err := searchText(r)
+	return store.LogFilter{Level: level, Search: search}, err
 }
 
 type dataDeletedDTO struct {

@@ -41,6 +41,18 @@ func TestJobLogFiltersAndDelete(t *testing.T) {
 		}
 	}
 
+	// The database would drop a NUL from the search text, so "PA%00GE" matched "PAGE".
+	for _, path := range []string{base, "/api/projects", "/api/projects/" + f.p + "/spiders?page=1"} {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		for _, search := range []string{"PA%00GE", "%FF"} {
+			r := f.get("viewer", path+sep+"search="+search)
+			expectField(t, r, "search", path+" with search "+search)
+		}
+	}
+
 	// As in estela, job data takes page sizes of 1 to 100 and rejects others.
 	for _, size := range []string{"0", "101", "abc"} {
 		r := f.get("viewer", f.jobURL(j)+"/data?type=logs&page_size="+size)

@@ -27,7 +27,11 @@ func (s *Server) listProjects(_ http.ResponseWriter, r *http.Request) (any, erro
 		return nil, err
 	}
 
-	filter := store.ProjectFilter{UserID: user.ID, Search: r.URL.Query().Get("search"), Ordering: r.URL.Query().Get("ordering"), RoleOf: user.ID}
+	search, err := searchText(r)
+	if err != nil {
+		return nil, err
+	}
+	filter := store.ProjectFilter{UserID: user.ID, Search: search, Ordering: r.URL.Query().Get("ordering"), RoleOf: user.ID}
 	if o := strings.TrimPrefix(filter.Ordering, "-"); o != "" && !slices.Contains(store.ProjectOrderings, o) {
 		return nil, errField("ordering", fmt.Sprintf("%q is not a valid ordering; use one of %s, with a leading - for descending order.", filter.Ordering, strings.Join(store.ProjectOrderings, ", ")))
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/estela-go/estela-go/core/internal/store"
 )
@@ -107,4 +109,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// searchText returns the search query parameter. Text with a NUL or invalid UTF-8 gets a 400,
+// because the database cannot compare it as written.
+func searchText(r *http.Request) (string, error) {
+	text := r.URL.Query().Get("search")
+	switch {
+	case strings.ContainsRune(text, 0):
+		return "", errField("search", "Search text must not contain a NUL character.")
+	case !utf8.ValidString(text):
+		return "", errField("search", "Search text must be valid UTF-8.")
+	}
+	return text, nil
 }

@@ -17,7 +17,11 @@ func (s *Server) listSpiders(_ http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 
-	spiders, count, err := s.store.ListSpiders(r.Context(), p.PID, r.URL.Query().Get("search"), page.store())
+	search, err := searchText(r)
+	if err != nil {
+		return nil, err
+	}
+	spiders, count, err := s.store.ListSpiders(r.Context(), p.PID, search, page.store())
 	if err != nil {
 		return nil, err
 	}
