@@ -418,9 +418,9 @@ func TestDispatchQueuedShutdownReturnsJobs(t *testing.T) {
 // engine does with max_running_jobs.
 type cappedEngine struct {
 	engine.Engine
-	mu      sync.Mutex
-	limit   int
-	created map[string]bool
+	mu       sync.Mutex
+	limit    int
+	created  map[string]bool
 	rejected int
 }
 
