@@ -138,9 +138,17 @@ func (s *Service) DispatchQueued(ctx context.Context) error {
 // launchAll launches claimed jobs, s.settings.Launchers at a time. After the engine reports
 // itself unavailable or at capacity, the jobs not yet launched go back to the queue untried,
 // and launchAll returns that error.
+//
+// While the engine was at capacity at the last launch, the jobs are launched one at a time.
+// Concurrent launches would race for each slot that frees, and jobs would start out of the
+// order they were queued in.
 func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error {
 	if len(launches) == 0 {
 		return nil
+	}
+	launchers := s.settings.Launchers
+	if s.fullAt.Load() != 0 {
+		launchers = 1
 	}
 	var (
 		mu          sync.Mutex
@@ -180,7 +188,7 @@ func (s *Service) launchAll(ctx context.Context, launches []*store.Launch) error
 
 	next := make(chan *store.Launch)
 	var wg sync.WaitGroup
-	for range min(s.settings.Launchers, len(launches)) {
+	for range min(launchers, len(launches)) {
 		wg.Go(func() {
 			for l := range next {
 				launchOne(l)

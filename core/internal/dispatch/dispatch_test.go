@@ -421,6 +421,7 @@ type cappedEngine struct {
 	mu       sync.Mutex
 	limit    int
 	created  map[string]bool
+	order    []string
 	rejected int
 }
 
@@ -432,6 +433,7 @@ func (e *cappedEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest
 		return nil, errdefs.AtCapacity("%d jobs run, the most the engine allows", len(e.created))
 	}
 	e.created[req.Spec.Name] = true
+	e.order = append(e.order, req.Spec.Name)
 	return &engine.CreateJobResponse{Job: engine.JobStatus{Name: req.Spec.Name, State: engine.JobRunning}, Created: true}, nil
 }
 
@@ -441,8 +443,8 @@ func (e *cappedEngine) setLimit(n int) {
 	e.limit = n
 }
 
-// An engine at capacity leaves the remaining jobs queued without using an attempt, is asked
-// again only after a second, and gets the jobs once it takes them again.
+// An engine at capacity leaves the remaining jobs queued without using an attempt, gets
+// launches again only after a second, and then gets the jobs in the order they were queued.
 func TestDispatchQueuedWaitsForEngineCapacity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -475,12 +477,23 @@ func TestDispatchQueuedWaitsForEngineCapacity(t *testing.T) {
 		t.Errorf("engine got launches again within a second: %d more rejections, %d jobs", eng.rejected-rejected, len(eng.created))
 	}
 
-	eng.setLimit(40)
-	time.Sleep(1100 * time.Millisecond)
-	if err := svc.DispatchQueued(ctx); err != nil {
-		t.Fatalf("dispatch queued once the engine has room = %v", err)
+	var queued []string
+	for _, jid := range jids {
+		if j, _ := st.JobByID(ctx, jid); j.Status == store.JobInQueue {
+			queued = append(queued, j.Name())
+		}
+	}
+	for _, limit := range []int{13, 40} {
+		eng.setLimit(limit)
+		time.Sleep(1100 * time.Millisecond)
+		if err := svc.DispatchQueued(ctx); err != nil {
+			t.Fatalf("dispatch queued with room for %d = %v", limit, err)
+		}
 	}
 	if got := jobStatuses(t, st, jids); got[store.JobWaiting] != 40 {
 		t.Errorf("job statuses once the engine has room: %v, want all 40 WAITING", got)
+	}
+	if diff := cmp.Diff(queued, eng.order[10:]); diff != "" {
+		t.Errorf("jobs launched after the engine was at capacity, out of queue order (-want +got):\n%s", diff)
 	}
 }
