@@ -21,7 +21,7 @@ max_upload_bytes = 104857600
 
 worker {
   # Job launches and deploy preparations that this worker runs at once. It does not limit how
-  # many jobs run: the local engine starts every launched job as a process at once.
+  # many jobs run: max_running_jobs of the local engine does.
   concurrency = 16
   # Seconds between two comparisons of active jobs with the engine.
   reconcile_seconds = 10

@@ -73,7 +73,8 @@ images {
 engine "kubernetes" {
   # Pin the plugin binary to a SHA-256 (sha256sum of the file); another binary is not started.
   # sha256 = "<64 hex digits>"
-  # GOMAXPROCS of the plugin process. Default 1; 0 means one per CPU core. Raise it if the
+  # GOMAXPROCS of the plugin process. Default 1; 0 sets none (Go's default, one per
+  # CPU core, unless the server's environment sets GOMAXPROCS). Raise it if the
   # plugin's CPU use stays near one core, as watching a very busy namespace can make it.
   # gomaxprocs = 1
 

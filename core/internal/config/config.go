@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsimple"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
@@ -79,7 +80,7 @@ type PluginBlock struct {
 	// SHA256, when set, pins the plugin binary: a binary with another hash is not started.
 	SHA256 string `hcl:"sha256,optional"`
 	// GoMaxProcs is the GOMAXPROCS of the plugin's process: unset means DefaultPluginProcs,
-	// and 0 means Go's default, one per CPU core.
+	// and 0 sets none, so the plugin inherits the server's environment.
 	GoMaxProcs *int     `hcl:"gomaxprocs,optional"`
 	Body       hcl.Body `hcl:",remain"`
 
@@ -232,13 +233,14 @@ func (c *Config) validate() error {
 		*PluginBlock
 	}{{"engine", c.Engine}, {"credentials", c.Credentials}} {
 		if block.GoMaxProcs != nil && *block.GoMaxProcs < 0 {
-			return fmt.Errorf("config: gomaxprocs of %s %q is %d; set 1 or more, or 0 for one per CPU core", block.kind, block.Name, *block.GoMaxProcs)
+			return fmt.Errorf("config: gomaxprocs of %s %q is %d; set 1 or more, or 0 to leave GOMAXPROCS to the plugin's environment", block.kind, block.Name, *block.GoMaxProcs)
 		}
 	}
 	return nil
 }
 
-// evalContext offers env(name, default) to every expression of the file.
+// evalContext offers env(name, default) to every expression of the file, and tonumber and
+// tobool to convert what env returns, which is always a string.
 func evalContext() *hcl.EvalContext {
 	env := function.New(&function.Spec{
 		Params:   []function.Parameter{{Name: "name", Type: cty.String}},
@@ -254,7 +256,11 @@ func evalContext() *hcl.EvalContext {
 			return cty.StringVal(""), nil
 		},
 	})
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"env":      env,
+		"tonumber": stdlib.MakeToFunc(cty.Number),
+		"tobool":   stdlib.MakeToFunc(cty.Bool),
+	}}
 }
 
 // blockJSON evaluates every attribute of a plugin block and returns them as a JSON object.

@@ -125,3 +125,26 @@ func TestLoadPluginGoMaxProcs(t *testing.T) {
 		t.Errorf("Load with gomaxprocs -2 = %v, want an error naming gomaxprocs", err)
 	}
 }
+
+// env returns a string, so numbers and booleans of plugin settings go through tonumber and
+// tobool.
+func TestLoadConvertsEnvironmentValues(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("REDIS_URL", "")
+	t.Setenv("ESTELA_TEST_MAX_JOBS", "4")
+	text := strings.Replace(minimal, `engine "local" {`, `engine "local" {
+  max_running_jobs = tonumber(env("ESTELA_TEST_MAX_JOBS", "0"))
+  follow           = tobool(env("ESTELA_TEST_UNSET", "true"))`, 1)
+	c, err := Load(writeConfig(t, text))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !strings.Contains(string(c.Engine.Settings), `"max_running_jobs":4`) || !strings.Contains(string(c.Engine.Settings), `"follow":true`) {
+		t.Errorf("engine settings %s, want max_running_jobs 4 and follow true", c.Engine.Settings)
+	}
+	_, err = Load(writeConfig(t, strings.Replace(minimal, `engine "local" {`, `engine "local" {
+  max_running_jobs = tonumber("four")`, 1)))
+	if err == nil || !strings.Contains(err.Error(), "four") {
+		t.Errorf("Load with tonumber(\"four\") = %v, want an error naming the value", err)
+	}
+}

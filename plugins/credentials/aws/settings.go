@@ -114,7 +114,7 @@ func decodeSettings(raw []byte, s *settings, resp *pluginapi.ConfigureResponse) 
 	if err := json.Unmarshal(raw, s); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			resp.AddError(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", jsonTypeName(typeErr.Type.Kind().String()), typeErr.Value), "")
+			resp.AddError(typeErr.Field, pluginapi.SettingTypeSummary(typeErr), "")
 		} else {
 			resp.AddError("", "invalid settings", err.Error())
 		}
@@ -129,19 +129,6 @@ func reportUnknownKeys(keys map[string]json.RawMessage, known []string, prefix s
 			resp.AddError(prefix+key, "unknown setting", fmt.Sprintf("Valid settings here: %v.", known))
 		}
 	}
-}
-
-// jsonTypeName returns the JSON name of a Go reflect.Kind name.
-func jsonTypeName(kind string) string {
-	switch kind {
-	case "bool":
-		return "boolean"
-	case "struct", "ptr", "map":
-		return "object"
-	case "int", "int64", "float64":
-		return "number"
-	}
-	return kind
 }
 
 func validateBucket(bucket string, resp *pluginapi.ConfigureResponse) {

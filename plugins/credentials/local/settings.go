@@ -67,7 +67,7 @@ func decodeSettings(raw []byte, s *settings, resp *pluginapi.ConfigureResponse) 
 	if err := json.Unmarshal(raw, s); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			resp.AddError(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", goTypeToJSON(typeErr.Type.Kind().String()), typeErr.Value), "")
+			resp.AddError(typeErr.Field, pluginapi.SettingTypeSummary(typeErr), "")
 		} else {
 			resp.AddError("", "invalid settings", err.Error())
 		}
@@ -83,16 +83,6 @@ func reportUnknownKeys(keys map[string]json.RawMessage, known []string, prefix s
 		}
 		resp.AddError(prefix+key, "unknown setting", fmt.Sprintf("Valid settings here: %v.", known))
 	}
-}
-
-func goTypeToJSON(kind string) string {
-	switch kind {
-	case "string":
-		return "string"
-	case "struct", "ptr", "map":
-		return "object"
-	}
-	return kind
 }
 
 func validateDataDir(s *settings, resp *pluginapi.ConfigureResponse) {

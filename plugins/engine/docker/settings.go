@@ -127,7 +127,7 @@ func decodeSettings(raw []byte, in *rawSettings, resp *pluginapi.ConfigureRespon
 	if err := json.Unmarshal(raw, in); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			resp.AddError(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", typeErr.Type.Kind(), typeErr.Value), "")
+			resp.AddError(typeErr.Field, pluginapi.SettingTypeSummary(typeErr), "")
 		} else {
 			resp.AddError("", "invalid settings", err.Error())
 		}

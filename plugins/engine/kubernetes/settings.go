@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -196,28 +195,12 @@ func decodeSettings(raw []byte, in *rawSettings, resp *pluginapi.ConfigureRespon
 	if err := json.Unmarshal(raw, in); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			resp.AddError(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr.Type), typeErr.Value), "")
+			resp.AddError(typeErr.Field, pluginapi.SettingTypeSummary(typeErr), "")
 		} else {
 			resp.AddError("", "invalid settings", err.Error())
 		}
 	}
 	return !resp.HasErrors()
-}
-
-// jsonKind names the JSON type that decodes into t.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	case reflect.Slice:
-		return "array"
-	case reflect.Bool:
-		return "boolean"
-	default:
-		return "number"
-	}
 }
 
 func reportUnknownKeys(keys map[string]json.RawMessage, prefix string, known []string, resp *pluginapi.ConfigureResponse) {

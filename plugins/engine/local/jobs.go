@@ -43,7 +43,7 @@ func (e *localEngine) CreateJob(_ context.Context, req *engine.CreateJobRequest)
 			}
 		}
 		if running >= limit {
-			return nil, errdefs.AtCapacity("%d jobs are running, the most that max_running_jobs (%d) allows", running, limit)
+			return nil, errdefs.AtCapacity("max_running_jobs (%d) reached: the job waits until a running job ends", limit)
 		}
 	}
 	j, err := e.startJob(e.settings, spec)

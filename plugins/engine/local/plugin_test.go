@@ -212,7 +212,7 @@ func TestPluginMaxRunningJobs(t *testing.T) {
 		t.Fatalf("CreateJob long: %v", err)
 	}
 	_, err := eng.CreateJob(ctx, &engine.CreateJobRequest{Spec: next})
-	if !errors.Is(err, errdefs.ErrAtCapacity) || !strings.Contains(err.Error(), "max_running_jobs (1)") {
+	if !errors.Is(err, errdefs.ErrAtCapacity) || !strings.Contains(err.Error(), "max_running_jobs (1) reached") {
 		t.Fatalf("CreateJob beyond max_running_jobs = %v, want ErrAtCapacity naming the setting", err)
 	}
 	if _, err := eng.GetJob(ctx, &engine.GetJobRequest{Name: "next"}); !errors.Is(err, errdefs.ErrNotFound) {

@@ -80,7 +80,7 @@ func parseSettings(ctx context.Context, raw []byte, resp *pluginapi.ConfigureRes
 	if in.MaxRunningJobs != nil {
 		s.MaxRunningJobs = *in.MaxRunningJobs
 		if s.MaxRunningJobs < 0 {
-			resp.AddError("max_running_jobs", "must be 0 or more", "Set the most jobs that may run at once, or 0 for no limit.")
+			resp.AddError("max_running_jobs", fmt.Sprintf("must be 0 (no limit) or more, not %d", s.MaxRunningJobs), "")
 		}
 	}
 	s.DataDir = validateDataDir(in.DataDir, resp)
@@ -109,19 +109,12 @@ func decodeSettings(raw []byte, in *rawSettings, resp *pluginapi.ConfigureRespon
 	if err := json.Unmarshal(raw, in); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			resp.AddError(typeErr.Field, fmt.Sprintf("must be a JSON %s, not %s", jsonKind(typeErr), typeErr.Value), "")
+			resp.AddError(typeErr.Field, pluginapi.SettingTypeSummary(typeErr), "")
 		} else {
 			resp.AddError("", "invalid settings", err.Error())
 		}
 	}
 	return !resp.HasErrors()
-}
-
-func jsonKind(typeErr *json.UnmarshalTypeError) string {
-	if typeErr.Type.Kind().String() == "string" {
-		return "string"
-	}
-	return "number"
 }
 
 func parseDuration(value, path string, fallback time.Duration, resp *pluginapi.ConfigureResponse) time.Duration {
