@@ -150,10 +150,18 @@ func (s *Service) flushStats(ctx context.Context, job *store.Job, update *store.
 // job ended in Postgres too.
 const engineJobRetention = time.Hour
 
+// stoppedStatsWindow is how long after its process ended a stopped job's live stats are saved
+// again by the reconcile.
+const stoppedStatsWindow = 5 * time.Minute
+
 // stopOrphans stops engine jobs that still run although their job has ended in Postgres, for
 // example when a stop request reached the database but not the engine, and deletes finished
 // engine jobs after engineJobRetention so that the engine's list stays short. The statuses of
 // all these jobs are read in one query.
+//
+// A stopped job keeps sending data and live stats during its stop's grace period. When its
+// process was killed before its last report, the live stats it wrote last are saved as its
+// counters and stats, once, in place of those saved when the stop began.
 func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, active map[string]bool) error {
 	byJID := map[int64]engine.JobStatus{}
 	for _, j := range jobs {
@@ -192,9 +200,31 @@ func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, acti
 			s.stopOnEngine(ctx, j.Name)
 		case !j.FinishedAt.IsZero() && time.Since(j.FinishedAt) > engineJobRetention:
 			s.deleteOnEngine(ctx, j.Name)
+		case known && status.Status == lifecycle.Stopped && time.Since(j.FinishedAt) < stoppedStatsWindow:
+			s.saveStoppedStats(ctx, jid, j)
 		}
 	}
 	return nil
+}
+
+// saveStoppedStats saves the live stats that a stopped job wrote after its stop began, if any
+// are left in Redis. The job's last report deletes them, as does this call.
+func (s *Service) saveStoppedStats(ctx context.Context, jid int64, j engine.JobStatus) {
+	sid, err := strconv.ParseInt(j.Labels[LabelSpider], 10, 64)
+	if err != nil {
+		return
+	}
+	job := &store.Job{JID: jid, SpiderID: sid, ProjectID: j.Labels[LabelProject]}
+	update := store.JobUpdate{}
+	s.flushStats(ctx, job, &update)
+	if update.ItemCount == nil {
+		return
+	}
+	if _, err := s.store.UpdateJob(ctx, jid, update); err != nil {
+		s.log.Warn("save counters of stopped job", "jid", jid, "error", err)
+		return
+	}
+	s.log.Info("saved the live stats a stopped job wrote after its stop", "jid", jid, "items", *update.ItemCount)
 }
 
 func (s *Service) deleteOnEngine(ctx context.Context, name string) {

@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/core/internal/dispatch"
+	"github.com/estela-go/estela-go/core/internal/livestats"
+	"github.com/estela-go/estela-go/core/internal/queue"
 	"github.com/estela-go/estela-go/core/internal/store"
 	"github.com/estela-go/estela-go/core/internal/testenv"
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -138,5 +142,47 @@ func TestReconcileEndsLostJobs(t *testing.T) {
 		if got.Status != store.JobError || got.ErrorReason != tt.reason {
 			t.Errorf("job %d after reconcile: %s (%q), want ERROR (%q)", tt.job.JID, got.Status, got.ErrorReason, tt.reason)
 		}
+	}
+}
+
+// A stopped job whose process was killed at the end of its grace period, before its last
+// report, gets the counters and stats of the live stats it wrote after the stop began.
+func TestReconcileSavesStatsOfKilledStoppedJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	j := queuedJob(t, st)
+	endJob(t, st, j, store.JobStopped)
+	eng := &listingEngine{jobs: []engine.JobStatus{{Name: j.Name(), State: engine.JobFailed, FinishedAt: time.Now().Add(-time.Minute),
+		Labels: map[string]string{dispatch.LabelJob: strconv.FormatInt(j.JID, 10), dispatch.LabelSpider: strconv.FormatInt(j.SpiderID, 10), dispatch.LabelProject: j.ProjectID}}}}
+
+	pool := queue.NewPool(testenv.RedisURL(t))
+	t.Cleanup(func() { pool.Close() })
+	ns := testenv.Namespace()
+	stats := livestats.NewReader(pool, ns+":")
+	svc := dispatch.New(st, eng, noRegistry{}, queue.New(pool, ns), stats, dispatch.Settings{APIHost: "http://api.example:8000", MaxDispatchAttempts: 3}, hclog.NewNullLogger())
+	conn := pool.Get()
+	defer conn.Close()
+	if _, err := conn.Do("HSET", stats.Key(j.Key()), "item_scraped_count", "12", "downloader/request_count", "20"); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 {
+		if err := svc.Reconcile(ctx); err != nil {
+			t.Fatalf("reconcile: %v", err)
+		}
+	}
+	got, err := st.JobByID(ctx, j.JID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.JobStopped || got.ItemCount != 12 || got.RequestCount != 20 {
+		t.Errorf("stopped job after the reconcile: %s with %d items and %d requests, want STOPPED with 12 and 20", got.Status, got.ItemCount, got.RequestCount)
+	}
+	if n, err := redis.Int(conn.Do("EXISTS", stats.Key(j.Key()))); err != nil || n != 0 {
+		t.Errorf("live stats of the stopped job still exist (%d, %v), want them deleted", n, err)
+	}
+	if len(eng.stopped) != 0 || len(eng.deleted) != 0 {
+		t.Errorf("reconcile stopped %v and deleted %v, want neither for a job that ended a minute ago", eng.stopped, eng.deleted)
 	}
 }
