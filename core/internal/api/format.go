@@ -10,8 +10,49 @@ import (
 
 // formatJobTime writes job, cron job and deploy datetimes as DRF does, always with six
 // fractional digits and Z: estela-cli parses them with "%Y-%m-%dT%H:%M:%S.%fZ".
+//
+// The digits are appended directly: in the job list benchmark, which writes one per job,
+// time.Format took 4 % of the API's CPU time.
 func formatJobTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000Z")
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.Format("2006-01-02T15:04:05.000000Z")
+	}
+	hour, minute, second := t.Clock()
+	b := make([]byte, 0, len("2006-01-02T15:04:05.000000Z"))
+	b = appendPadded(b, int64(year), 4)
+	b = append(b, '-')
+	b = appendPadded(b, int64(month), 2)
+	b = append(b, '-')
+	b = appendPadded(b, int64(day), 2)
+	b = append(b, 'T')
+	b = appendClock(b, int64(hour), int64(minute), int64(second))
+	b = append(b, '.')
+	b = appendPadded(b, int64(t.Nanosecond()/1000), 6)
+	b = append(b, 'Z')
+	return string(b)
+}
+
+// appendPadded appends v, not negative, in decimal with leading zeros up to width digits.
+func appendPadded(b []byte, v int64, width int) []byte {
+	start := len(b)
+	b = strconv.AppendInt(b, v, 10)
+	if pad := width - (len(b) - start); pad > 0 {
+		b = append(b, "000000"[:pad]...)
+		copy(b[start+pad:], b[start:len(b)-pad])
+		copy(b[start:start+pad], "000000")
+	}
+	return b
+}
+
+// appendClock appends "HH:MM:SS".
+func appendClock(b []byte, hour, minute, second int64) []byte {
+	b = appendPadded(b, hour, 2)
+	b = append(b, ':')
+	b = appendPadded(b, minute, 2)
+	b = append(b, ':')
+	return appendPadded(b, second, 2)
 }
 
 // formatProjectTime writes project datetimes as Python's isoformat does (estela renders them
@@ -33,14 +74,17 @@ func formatDuration(micros int64) string {
 	days := micros / (86400 * 1e6)
 	rest := micros % (86400 * 1e6)
 	h, m, sec, us := rest/3600e6, rest/60e6%60, rest/1e6%60, rest%1e6
-	s := fmt.Sprintf("%02d:%02d:%02d", h, m, sec)
+	b := make([]byte, 0, 32)
 	if days > 0 {
-		s = fmt.Sprintf("%d %s", days, s)
+		b = strconv.AppendInt(b, days, 10)
+		b = append(b, ' ')
 	}
+	b = appendClock(b, h, m, sec)
 	if us > 0 {
-		s += fmt.Sprintf(".%06d", us)
+		b = append(b, '.')
+		b = appendPadded(b, us, 6)
 	}
-	return s
+	return string(b)
 }
 
 var durationPattern = regexp.MustCompile(`^(?:(\d+)(?: days?,)? )?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?$`)

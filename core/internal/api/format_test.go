@@ -1,6 +1,8 @@
 package api
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -60,4 +62,36 @@ func TestFormatJobTime(t *testing.T) {
 	if got, want := formatJobTime(at), "2024-01-02T02:04:05.000000Z"; got != want {
 		t.Errorf("formatJobTime = %q, want %q", got, want)
 	}
+}
+
+// The job list writes times and durations with appends, not fmt and time.Format. These compare
+// both ways over many values.
+func TestFormatsMatchFmtAndTimeFormat(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		at := time.Unix(rng.Int64N(400e9)-62e9, rng.Int64N(1e9))
+		if got, want := formatJobTime(at), at.UTC().Format("2006-01-02T15:04:05.000000Z"); got != want {
+			t.Fatalf("formatJobTime(%v) = %q, want %q", at, got, want)
+		}
+		micros := rng.Int64N(400 * 86400 * 1e6)
+		if rng.IntN(4) == 0 {
+			micros -= micros % 1e6
+		}
+		if got, want := formatDuration(micros), durationWithFmt(micros); got != want {
+			t.Fatalf("formatDuration(%d) = %q, want %q", micros, got, want)
+		}
+	}
+}
+
+func durationWithFmt(micros int64) string {
+	days, rest := micros/(86400*1e6), micros%(86400*1e6)
+	s := fmt.Sprintf("%02d:%02d:%02d", rest/3600e6, rest/60e6%60, rest/1e6%60)
+	if days > 0 {
+		s = fmt.Sprintf("%d %s", days, s)
+	}
+	if us := rest % 1e6; us > 0 {
+		s += fmt.Sprintf(".%06d", us)
+	}
+	return s
 }
