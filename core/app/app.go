@@ -54,6 +54,7 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger) (*App, erro
 		Launchers:    w.Concurrency,
 		Images:       dispatch.ImageSettings{Registry: cfg.Images.Registry, Repository: cfg.Images.Repository},
 		BuildTimeout: time.Duration(cfg.Images.BuildTimeoutMinutes) * time.Minute,
+		StopGrace:    cfg.Engine.StopGrace(),
 	}, log)
 	return a, nil
 }

@@ -102,6 +102,24 @@ func (b *PluginBlock) Procs() int {
 	return *b.GoMaxProcs
 }
 
+// StopGrace returns the block's stop_grace setting, the time a stopped job gets between the
+// polite stop signal and the kill, or 0 when the block has none or it is no Go duration.
+// The local, docker and nomad engines take this setting. The server sends it with each stop
+// and waits for it, so it must know it too. An invalid value is the plugin's to report.
+func (b *PluginBlock) StopGrace() time.Duration {
+	var settings struct {
+		StopGrace string `json:"stop_grace"`
+	}
+	if json.Unmarshal(b.Settings, &settings) != nil || settings.StopGrace == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(settings.StopGrace)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
+}
+
 // Load reads the configuration file at path, fills defaults and applies the environment
 // variables ESTELA_LISTEN, ESTELA_API_HOST, DATABASE_URL, REDIS_URL and ESTELA_PLUGIN_DIR.
 func Load(path string) (*Config, error) {

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -146,5 +148,25 @@ func TestLoadConvertsEnvironmentValues(t *testing.T) {
   max_running_jobs = tonumber("four")`, 1)))
 	if err == nil || !strings.Contains(err.Error(), "four") {
 		t.Errorf("Load with tonumber(\"four\") = %v, want an error naming the value", err)
+	}
+}
+
+func TestPluginBlockStopGrace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		settings string
+		want     time.Duration
+	}{
+		{`{"stop_grace": "25s"}`, 25 * time.Second},
+		{`{"data_dir": "/x"}`, 0},
+		{`{"stop_grace": "soon"}`, 0},
+		{`{"stop_grace": "-1s"}`, 0},
+		{`{"stop_grace": 10}`, 0},
+	}
+	for _, tt := range tests {
+		b := &PluginBlock{Name: "local", Settings: json.RawMessage(tt.settings)}
+		if got := b.StopGrace(); got != tt.want {
+			t.Errorf("StopGrace of %s = %v, want %v", tt.settings, got, tt.want)
+		}
 	}
 }

@@ -362,9 +362,12 @@ func TestStopRunningJob(t *testing.T) {
 	if code := p.patchForm(path, url.Values{"status": {"STOPPED"}}, &stopped); code != http.StatusOK {
 		t.Fatalf("stop job: status %d", code)
 	}
-	// Scrapy finishes the downloads in flight before it closes the spider.
+	// Scrapy finishes the downloads in flight before it closes the spider. The PATCH reply
+	// has no name, so the record's name comes from the job view.
 	close(release)
-	recordFile := filepath.Join(p.dataDir, "engine", "jobs", stopped.Name+".json")
+	var view jobView
+	p.get(path, &view)
+	recordFile := filepath.Join(p.dataDir, "engine", "jobs", view.Name+".json")
 	waitFor(t, 3*time.Minute, "the job process to end", func() bool { return !processAlive(t, recordFile) })
 	job := waitForStatus(t, p, path, 10*time.Second, "STOPPED")
 	var late map[string]any
@@ -397,6 +400,37 @@ func TestStopRunningJob(t *testing.T) {
 	})
 	if job.JobStatus != "STOPPED" {
 		t.Errorf("job status after its last report = %s, want STOPPED", job.JobStatus)
+	}
+}
+
+// A stopped job that does not shut down is killed after the engine block's stop_grace (2 s in
+// the test configuration), which the server sends with the stop, not after its own default of
+// 10 s.
+func TestStopGraceFromEngineSettings(t *testing.T) {
+	site, release := slowSite(t)
+	defer close(release)
+	p := startPlatform(t)
+	pid, spiders := deployedProject(t, p)
+	jid := createJob(t, p, pid, spiders["quotes"], map[string]string{"base_url": site.URL})
+	path := jobPath(pid, spiders["quotes"], jid)
+	waitForStatus(t, p, path, 3*time.Minute, "RUNNING")
+
+	var running jobView
+	p.get(path, &running)
+	recordFile := filepath.Join(p.dataDir, "engine", "jobs", running.Name+".json")
+	if !processAlive(t, recordFile) {
+		t.Fatalf("no live process in %s before the stop", recordFile)
+	}
+	start := time.Now()
+	var stopped jobView
+	if code := p.patchForm(path, url.Values{"status": {"STOPPED"}}, &stopped); code != http.StatusOK {
+		t.Fatalf("stop job: status %d", code)
+	}
+	// Scrapy waits for the download in flight, which the site holds, so only the kill ends it.
+	waitFor(t, time.Minute, "the job process to end", func() bool { return !processAlive(t, recordFile) })
+	took := time.Since(start)
+	if took < 2*time.Second || took > 8*time.Second {
+		t.Errorf("the stopped job's process ended %s after the stop, want about the 2 s of stop_grace", took.Round(100*time.Millisecond))
 	}
 }
 

@@ -65,7 +65,7 @@ func (e *localEngine) Configure(ctx context.Context, req *pluginapi.ConfigureReq
 	defer e.mu.Unlock()
 	e.settings = s
 	e.loadJobs(s)
-	e.logger.Info("configured", "data_dir", s.DataDir, "python", s.Python, "job_side_dir", s.JobSideDir, "max_running_jobs", s.MaxRunningJobs)
+	e.logger.Info("configured", "data_dir", s.DataDir, "python", s.Python, "job_side_dir", s.JobSideDir, "max_running_jobs", s.MaxRunningJobs, "stop_grace", s.StopGrace.String())
 	return resp, nil
 }
 
