@@ -95,7 +95,8 @@ func (r *ConfigureResponse) HasErrors() bool {
 }
 
 // Err returns an error wrapping errdefs.ErrInvalid that lists every error
-// diagnostic with its path, or nil when there is none. Warnings are left out.
+// diagnostic with its path and detail, or nil when there is none. Warnings are
+// left out.
 func (r *ConfigureResponse) Err() error {
 	var problems []string
 	for _, d := range r.Diagnostics {
@@ -105,6 +106,9 @@ func (r *ConfigureResponse) Err() error {
 		problem := d.Summary
 		if d.Path != "" {
 			problem = d.Path + ": " + problem
+		}
+		if detail := strings.TrimSuffix(strings.TrimSpace(d.Detail), "."); detail != "" {
+			problem += " (" + detail + ")"
 		}
 		problems = append(problems, problem)
 	}

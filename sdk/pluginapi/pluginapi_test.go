@@ -21,9 +21,9 @@ func TestConfigureResponseErr(t *testing.T) {
 			[]Diagnostic{
 				{Severity: SeverityError, Summary: "missing", Path: "data_dir"},
 				{Severity: SeverityWarning, Summary: "ignored", Path: "x"},
-				{Severity: SeverityError, Summary: "not an object"},
+				{Severity: SeverityError, Summary: "not an object", Detail: "Write the block as name = value lines."},
 			},
-			"invalid settings: data_dir: missing; not an object",
+			"invalid settings: data_dir: missing; not an object (Write the block as name = value lines)",
 		},
 	}
 	for _, tt := range tests {
