@@ -75,6 +75,8 @@ type Service struct {
 	// fullAt is the time of the engine's last "at capacity" error, in Unix nanoseconds, and 0
 	// once the engine created a job again.
 	fullAt atomic.Int64
+	// fullLoggedAt is when "engine at capacity" was last logged, in Unix nanoseconds.
+	fullLoggedAt atomic.Int64
 }
 
 // New returns a service.
@@ -104,6 +106,9 @@ const (
 	retryStep = 2 * time.Second
 	// capacityWait is how long DispatchQueued claims nothing after the engine was at capacity.
 	capacityWait = time.Second
+	// capacityLogGap is the least time between two "engine at capacity" log lines: under a cap,
+	// the engine refuses a launch before nearly every job it starts.
+	capacityLogGap = time.Minute
 )
 
 // DispatchQueued launches the queued jobs that are due, claimed from Postgres in batches,
@@ -266,7 +271,7 @@ func (s *Service) launch(ctx context.Context, launch *store.Launch) error {
 		return s.requeue(ctx, job, err)
 	}
 	if s.fullAt.Swap(0) != 0 {
-		s.log.Info("engine takes jobs again")
+		s.log.Debug("engine takes jobs again")
 	}
 	s.log.Debug("job launched", "jid", job.JID, "name", spec.Name, "engine_state", resp.Job.State, "created", resp.Created)
 	return nil
@@ -283,8 +288,10 @@ func (s *Service) requeue(ctx context.Context, job *store.Job, cause error) erro
 		if _, err := s.store.ReturnJobsToQueue(ctx, []int64{job.JID}, 0, true); err != nil {
 			return err
 		}
-		if s.fullAt.Swap(time.Now().UnixNano()) == 0 {
-			s.log.Info("engine at capacity: queued jobs wait until running ones end", "reason", cause.Error())
+		now := time.Now().UnixNano()
+		s.fullAt.Store(now)
+		if last := s.fullLoggedAt.Load(); now-last >= int64(capacityLogGap) && s.fullLoggedAt.CompareAndSwap(last, now) {
+			s.log.Info("engine at capacity: queued jobs wait until running ones end, logged at most once a minute", "reason", cause.Error())
 		}
 		return fmt.Errorf("launch job %d, engine at capacity: %w", job.JID, cause)
 	}
