@@ -40,7 +40,8 @@ engine "local" {
   # Most jobs that may run at once; a job beyond it stays IN_QUEUE until one ends. Default 0,
   # no limit: every launched job starts its process at once.
   # max_running_jobs = 8
-  # Time between SIGTERM and SIGKILL when a job is stopped. Default "10s".
+  # Time between SIGTERM and SIGKILL when a job is stopped, a positive Go duration in quotes.
+  # Default "10s".
   # stop_grace = "10s"
   # Largest unpacked size of a deploy, in bytes. Default 536870912 (512 MiB).
   # max_unpacked_bytes = 536870912

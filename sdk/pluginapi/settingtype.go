@@ -26,6 +26,8 @@ func SettingTypeSummary(err *json.UnmarshalTypeError) string {
 		return fmt.Sprintf("must be a %s, not a string: write it without quotes, or convert env(...) with tonumber(env(...))", want)
 	case got == "string" && want == "bool":
 		return "must be true or false, not a string: write it without quotes, or convert env(...) with tobool(env(...))"
+	case want == "string" && (got == "number" || got == "bool"):
+		return fmt.Sprintf("must be a string, not %s: write it in quotes", article(valueName(got)))
 	}
 	return fmt.Sprintf("must be %s, not %s", article(want), article(valueName(got)))
 }

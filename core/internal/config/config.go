@@ -146,6 +146,9 @@ func LoadPluginDirs(path string) ([]string, error) {
 
 func decode(path string) (*Config, error) {
 	var c Config
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("load config: %w. Pass an existing file with -config, or with ESTELA_CONFIG to make run", err)
+	}
 	if err := hclsimple.DecodeFile(path, evalContext(), &c); err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}

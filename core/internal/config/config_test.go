@@ -170,3 +170,11 @@ func TestPluginBlockStopGrace(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
+	_, err := Load(filepath.Join(t.TempDir(), "absent.hcl"))
+	if err == nil || !strings.Contains(err.Error(), "absent.hcl: no such file") || strings.Contains(err.Error(), "<nil>") {
+		t.Errorf("Load of a missing file = %v, want the path and no <nil>", err)
+	}
+}

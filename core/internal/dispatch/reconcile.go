@@ -208,7 +208,8 @@ func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, acti
 }
 
 // saveStoppedStats saves the live stats that a stopped job wrote after its stop began, if any
-// are left in Redis. The job's last report deletes them, as does this call.
+// are left in Redis. The job's last report deletes them, as does this call. The stats are
+// written every few seconds, so the items the job stored after the last write count too.
 func (s *Service) saveStoppedStats(ctx context.Context, jid int64, j engine.JobStatus) {
 	sid, err := strconv.ParseInt(j.Labels[LabelSpider], 10, 64)
 	if err != nil {
@@ -219,6 +220,12 @@ func (s *Service) saveStoppedStats(ctx context.Context, jid int64, j engine.JobS
 	s.flushStats(ctx, job, &update)
 	if update.ItemCount == nil {
 		return
+	}
+	stored, err := s.store.StoredRecords(ctx, jid, store.DataItems)
+	if err != nil {
+		s.log.Warn("count stored items of stopped job", "jid", jid, "error", err)
+	} else if stored > *update.ItemCount {
+		update.ItemCount = &stored
 	}
 	if _, err := s.store.UpdateJob(ctx, jid, update); err != nil {
 		s.log.Warn("save counters of stopped job", "jid", jid, "error", err)

@@ -2,6 +2,8 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"testing"
@@ -146,7 +148,8 @@ func TestReconcileEndsLostJobs(t *testing.T) {
 }
 
 // A stopped job whose process was killed at the end of its grace period, before its last
-// report, gets the counters and stats of the live stats it wrote after the stop began.
+// report, gets the counters and stats of the live stats it wrote after the stop began. Its
+// item count is at least the number of items it stored.
 func TestReconcileSavesStatsOfKilledStoppedJob(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -167,6 +170,15 @@ func TestReconcileSavesStatsOfKilledStoppedJob(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The job stored 15 items, 3 of them after its last live stats.
+	records := make([]json.RawMessage, 15)
+	for i := range records {
+		records[i] = json.RawMessage(fmt.Sprintf(`{"n": %d}`, i))
+	}
+	if _, err := st.IngestBatch(ctx, j.JID, store.DataItems, "items-1", records); err != nil {
+		t.Fatal(err)
+	}
+
 	for range 2 {
 		if err := svc.Reconcile(ctx); err != nil {
 			t.Fatalf("reconcile: %v", err)
@@ -176,8 +188,8 @@ func TestReconcileSavesStatsOfKilledStoppedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != store.JobStopped || got.ItemCount != 12 || got.RequestCount != 20 {
-		t.Errorf("stopped job after the reconcile: %s with %d items and %d requests, want STOPPED with 12 and 20", got.Status, got.ItemCount, got.RequestCount)
+	if got.Status != store.JobStopped || got.ItemCount != 15 || got.RequestCount != 20 {
+		t.Errorf("stopped job after the reconcile: %s with %d items and %d requests, want STOPPED with the 15 stored and 20", got.Status, got.ItemCount, got.RequestCount)
 	}
 	if n, err := redis.Int(conn.Do("EXISTS", stats.Key(j.Key()))); err != nil || n != 0 {
 		t.Errorf("live stats of the stopped job still exist (%d, %v), want them deleted", n, err)

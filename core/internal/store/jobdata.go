@@ -252,6 +252,14 @@ func (s *Store) IngestStats(ctx context.Context, jobID int64, batchID string, st
 	return recorded == 0, nil
 }
 
+// StoredRecords returns how many records of a kind the job's recorded batches stored.
+func (s *Store) StoredRecords(ctx context.Context, jobID int64, kind DataKind) (int64, error) {
+	var n int64
+	_, err := s.db.QueryOneContext(ctx, pg.Scan(&n), `SELECT coalesce(sum(records), 0) FROM job_data_batches
+		WHERE job_id = ? AND kind = ?`, jobID, kind)
+	return n, mapError("count stored records", err)
+}
+
 // SaveJobStats stores the final stats of a job, replacing earlier ones. Escapes that
 // Postgres cannot read back are stored as \ufffd, as in job data.
 func (s *Store) SaveJobStats(ctx context.Context, jobID int64, stats json.RawMessage) error {

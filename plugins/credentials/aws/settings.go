@@ -126,7 +126,7 @@ func decodeSettings(raw []byte, s *settings, resp *pluginapi.ConfigureResponse) 
 func reportUnknownKeys(keys map[string]json.RawMessage, known []string, prefix string, resp *pluginapi.ConfigureResponse) {
 	for _, key := range slices.Sorted(maps.Keys(keys)) {
 		if !slices.Contains(known, key) {
-			resp.AddError(prefix+key, "unknown setting", fmt.Sprintf("Valid settings here: %v.", known))
+			resp.AddError(prefix+key, "unknown setting", "Valid settings here: "+strings.Join(known, ", ")+".")
 		}
 	}
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
@@ -81,7 +81,7 @@ func reportUnknownKeys(keys map[string]json.RawMessage, known []string, prefix s
 		if slices.Contains(known, key) {
 			continue
 		}
-		resp.AddError(prefix+key, "unknown setting", fmt.Sprintf("Valid settings here: %v.", known))
+		resp.AddError(prefix+key, "unknown setting", "Valid settings here: "+strings.Join(known, ", ")+".")
 	}
 }
 

@@ -121,7 +121,7 @@ func decodeSettings(raw []byte, in *rawSettings, resp *pluginapi.ConfigureRespon
 	}
 	for _, key := range slices.Sorted(maps.Keys(keys)) {
 		if !slices.Contains(knownSettings, key) {
-			resp.AddError(key, "unknown setting", fmt.Sprintf("Valid settings: %v.", knownSettings))
+			resp.AddError(key, "unknown setting", "Valid settings: "+strings.Join(knownSettings, ", ")+".")
 		}
 	}
 	if err := json.Unmarshal(raw, in); err != nil {

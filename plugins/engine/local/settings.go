@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/estela-go/estela-go/sdk/pluginapi"
@@ -103,7 +104,7 @@ func decodeSettings(raw []byte, in *rawSettings, resp *pluginapi.ConfigureRespon
 	}
 	for _, key := range slices.Sorted(maps.Keys(keys)) {
 		if !slices.Contains(knownSettings, key) {
-			resp.AddError(key, "unknown setting", fmt.Sprintf("Valid settings: %v.", knownSettings))
+			resp.AddError(key, "unknown setting", "Valid settings: "+strings.Join(knownSettings, ", ")+".")
 		}
 	}
 	if err := json.Unmarshal(raw, in); err != nil {
