@@ -27,6 +27,7 @@ from .ingest import BatchSender
 from .job import CrawlConfig, job_environment, read_crawl_config
 from .logs import IngestLogHandler
 from .project import load_project_settings
+from .redis_stats import delete_live_stats
 from .runtime import JobRun, set_current_job
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def main() -> int:
     sender.close()
     set_current_job(None)
     api.update_job(key, final_fields(status, result.stats, lifespan, error_reason))
+    if config.redis_url:
+        delete_live_stats(config.redis_url, config.redis_stats_key)
     return 1 if status == STATUS_ERROR else 0
 
 

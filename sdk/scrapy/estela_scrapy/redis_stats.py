@@ -18,6 +18,26 @@ logger = logging.getLogger(__name__)
 
 REDIS_TIMEOUT_SECONDS = 5.0
 
+# LEFTOVER_TTL_SECONDS is how long the hash outlives its last write when
+# estela-crawl ends before it can delete it. The server reads a killed job's
+# hash within minutes of its end.
+LEFTOVER_TTL_SECONDS = 3600
+
+
+def redis_client(url):
+    """Return a Redis client for url with the job side's timeouts."""
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
+def delete_live_stats(url, key):
+    """Delete the live stats hash, after the job's final report. Errors are logged."""
+    try:
+        redis_client(url).delete(key)
+    except (redis.RedisError, ValueError) as error:
+        logger.warning("deleting the live stats hash %s in Redis failed: %s", key, error)
+
 
 def stats_hash(stats, elapsed_seconds):
     """Return the Redis hash fields of a stats dict: each value encoded as JSON."""
@@ -29,9 +49,11 @@ def stats_hash(stats, elapsed_seconds):
 class RedisStatsWriter:
     """Extension that writes the whole stats dict to a Redis hash at an interval.
 
-    The hash is written when the spider opens and every interval seconds, and
-    deleted when the spider closes. Writes run in the reactor's thread pool.
-    Redis errors are logged and never stop the crawl.
+    The hash is written when the spider opens, every interval seconds, and a
+    last time when the spider closes, with an expiry. estela-crawl deletes it
+    after the job's final report, so that the API shows the final counters
+    until the report arrives. Writes run in the reactor's thread pool. Redis
+    errors are logged and never stop the crawl.
     """
 
     def __init__(self, stats, client, key, interval):
@@ -50,11 +72,7 @@ class RedisStatsWriter:
         if job is None or not job.config.redis_url:
             raise NotConfigured("RedisStatsWriter needs estela-crawl with REDIS_URL set")
         try:
-            client = redis.Redis.from_url(
-                job.config.redis_url,
-                socket_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            )
+            client = redis_client(job.config.redis_url)
         except ValueError as error:
             logger.error("invalid REDIS_URL, live stats are off for this job: %s", error)
             raise NotConfigured("invalid REDIS_URL") from error
@@ -71,9 +89,13 @@ class RedisStatsWriter:
     def spider_closed(self, spider, reason):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        # Delete only after a write in progress, or that write would recreate the hash.
+        if self._opened_at is None:
+            return None
+        # The last write goes after a write in progress, which would otherwise
+        # overwrite it with older values.
+        fields = stats_hash(self._stats.get_stats(), time.monotonic() - self._opened_at)
         deferred = self._write_in_progress or defer.succeed(None)
-        deferred.addBoth(lambda _: deferToThread(self._delete))
+        deferred.addBoth(lambda _: deferToThread(self._write_last, fields))
         return deferred
 
     def _write_snapshot(self):
@@ -96,11 +118,14 @@ class RedisStatsWriter:
         else:
             self._record_success()
 
-    def _delete(self):
+    def _write_last(self, fields):
         try:
-            self._client.delete(self._key)
+            pipeline = self._client.pipeline()
+            pipeline.hset(self._key, mapping=fields)
+            pipeline.expire(self._key, LEFTOVER_TTL_SECONDS)
+            pipeline.execute()
         except redis.RedisError as error:
-            self._record_failure("deleting", error)
+            self._record_failure("writing", error)
 
     def _record_failure(self, action, error):
         # Log the first failure of a streak, so a Redis outage logs one line.

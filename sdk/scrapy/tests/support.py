@@ -120,6 +120,8 @@ class FakeAPI:
         self.lock = threading.Lock()
         self.events = []  # (sequence, kind, details), in arrival order
         self.patches = []  # dicts with "fields", "code", "authorization", "content_type"
+        # on_patch, when set, is called with the fields of each PATCH as it arrives.
+        self.on_patch = None
         self.ingest_attempts = []  # dicts with "kind", "batch_id", "code", "records"
         self.stored_batches = {}  # batch_id -> body, in order of storage
         self.puts = []  # dicts with "path", "body", "authorization", "content_type"
@@ -190,6 +192,8 @@ class FakeAPI:
                 {"fields": fields, "code": code, "authorization": authorization, "content_type": content_type}
             )
             self.events.append((sequence, "patch", fields.get("status")))
+            if self.on_patch is not None:
+                self.on_patch(fields)
             if code == 400:
                 return code, {"error": "Job is stopped"}
             return code, {"status": fields.get("status")} if code == 200 else {"detail": "unavailable"}

@@ -55,6 +55,14 @@ class QuotesCrawlTest(unittest.TestCase):
             patch_failures={"RUNNING": [503]}, fail_after_store={"items"}
         ) as api, RedisServer() as redis_server:
             client = redis_server.client()
+            cls.hash_at_final_patch = None
+
+            def read_hash_at_final_patch(fields):
+                if fields.get("status") == "COMPLETED":
+                    cls.hash_at_final_patch = client.hgetall(cls.redis_key)
+                    cls.ttl_at_final_patch = client.ttl(cls.redis_key)
+
+            api.on_patch = read_hash_at_final_patch
             with HashPoller(client, cls.redis_key) as poller:
                 cls.started = time.time()
                 cls.process = run_command(
@@ -192,7 +200,14 @@ class QuotesCrawlTest(unittest.TestCase):
         self.assertEqual(scraped, sorted(scraped))
         self.assertGreater(max(scraped), 0)
 
-    def test_redis_hash_deleted_at_close(self):
+    def test_redis_hash_final_until_the_final_report(self):
+        # The API shows the hash's counters for a RUNNING job, so the hash stays,
+        # with the final counters and an expiry, until the COMPLETED report.
+        self.assertIsNotNone(self.hash_at_final_patch)
+        self.assertEqual(json.loads(self.hash_at_final_patch["item_scraped_count"]), 12)
+        self.assertGreater(self.ttl_at_final_patch, 0)
+
+    def test_redis_hash_deleted_after_the_final_report(self):
         self.assertEqual(self.redis_key_exists_after, 0)
 
 
