@@ -89,12 +89,12 @@ type PluginBlock struct {
 }
 
 // DefaultPluginProcs is the GOMAXPROCS of a plugin process whose block does not set one. With
-// one P, a call's hand-offs between gRPC's goroutines stay on one thread; with more, each
+// one P, a call's hand-offs between gRPC's goroutines stay on one thread. With more, each
 // wakes another thread. Plugins mostly wait on the network or on their jobs, so one P is
 // enough, and calls take less time and CPU (docs/benchmarks.md, "Plugin processes on one P").
 const DefaultPluginProcs = 1
 
-// Procs returns the GOMAXPROCS to give the plugin's process, where 0 leaves Go's default.
+// Procs returns the GOMAXPROCS to give the plugin's process, where 0 sets none.
 func (b *PluginBlock) Procs() int {
 	if b.GoMaxProcs == nil {
 		return DefaultPluginProcs

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/core/internal/dispatch"
@@ -69,11 +70,20 @@ func newService(t *testing.T, st *store.Store, eng engine.Engine, images dispatc
 // newServiceWith makes a service with settings, whose API host and attempts the tests share.
 func newServiceWith(t *testing.T, st *store.Store, eng engine.Engine, settings dispatch.Settings) *dispatch.Service {
 	t.Helper()
+	svc, _, _ := newServiceWithStats(t, st, eng, settings)
+	return svc
+}
+
+// newServiceWithStats does what newServiceWith does, and returns the service's live stats
+// reader and Redis pool too, for tests that write live stats.
+func newServiceWithStats(t *testing.T, st *store.Store, eng engine.Engine, settings dispatch.Settings) (*dispatch.Service, *livestats.Reader, *redis.Pool) {
+	t.Helper()
 	pool := queue.NewPool(testenv.RedisURL(t))
 	t.Cleanup(func() { pool.Close() })
 	ns := testenv.Namespace()
 	settings.APIHost, settings.MaxDispatchAttempts = "http://api.example:8000", 3
-	return dispatch.New(st, eng, noRegistry{}, queue.New(pool, ns), livestats.NewReader(pool, ns+":"), settings, hclog.NewNullLogger())
+	stats := livestats.NewReader(pool, ns+":")
+	return dispatch.New(st, eng, noRegistry{}, queue.New(pool, ns), stats, settings, hclog.NewNullLogger()), stats, pool
 }
 
 func TestBuildImageStartsOnce(t *testing.T) {

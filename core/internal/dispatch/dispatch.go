@@ -107,7 +107,7 @@ const (
 	// capacityWait is how long DispatchQueued claims nothing after the engine was at capacity.
 	capacityWait = time.Second
 	// capacityLogGap is the least time between two "engine at capacity" log lines: under a cap,
-	// the engine refuses a launch before nearly every job it starts.
+	// the engine rejects a launch before nearly every job it starts.
 	capacityLogGap = time.Minute
 )
 

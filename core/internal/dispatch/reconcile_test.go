@@ -11,11 +11,8 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/core/internal/dispatch"
-	"github.com/estela-go/estela-go/core/internal/livestats"
-	"github.com/estela-go/estela-go/core/internal/queue"
 	"github.com/estela-go/estela-go/core/internal/store"
 	"github.com/estela-go/estela-go/core/internal/testenv"
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -159,11 +156,7 @@ func TestReconcileSavesStatsOfKilledStoppedJob(t *testing.T) {
 	eng := &listingEngine{jobs: []engine.JobStatus{{Name: j.Name(), State: engine.JobFailed, FinishedAt: time.Now().Add(-time.Minute),
 		Labels: map[string]string{dispatch.LabelJob: strconv.FormatInt(j.JID, 10), dispatch.LabelSpider: strconv.FormatInt(j.SpiderID, 10), dispatch.LabelProject: j.ProjectID}}}}
 
-	pool := queue.NewPool(testenv.RedisURL(t))
-	t.Cleanup(func() { pool.Close() })
-	ns := testenv.Namespace()
-	stats := livestats.NewReader(pool, ns+":")
-	svc := dispatch.New(st, eng, noRegistry{}, queue.New(pool, ns), stats, dispatch.Settings{APIHost: "http://api.example:8000", MaxDispatchAttempts: 3}, hclog.NewNullLogger())
+	svc, stats, pool := newServiceWithStats(t, st, eng, dispatch.Settings{})
 	conn := pool.Get()
 	defer conn.Close()
 	if _, err := conn.Do("HSET", stats.Key(j.Key()), "item_scraped_count", "12", "downloader/request_count", "20"); err != nil {
