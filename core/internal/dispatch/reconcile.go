@@ -161,7 +161,8 @@ const stoppedStatsWindow = 5 * time.Minute
 //
 // A stopped job keeps sending data and live stats during its stop's grace period. When its
 // process was killed before its last report, the live stats it wrote last are saved as its
-// counters and stats, once, in place of those saved when the stop began.
+// counters and stats, once, in place of those saved when the stop began. Its item count is
+// then at least the number of items it stored.
 func (s *Service) stopOrphans(ctx context.Context, jobs []engine.JobStatus, active map[string]bool) error {
 	byJID := map[int64]engine.JobStatus{}
 	for _, j := range jobs {

@@ -216,7 +216,7 @@ func TestPluginMaxRunningJobs(t *testing.T) {
 		t.Fatalf("CreateJob beyond max_running_jobs = %v, want ErrAtCapacity naming the setting", err)
 	}
 	if _, err := eng.GetJob(ctx, &engine.GetJobRequest{Name: "next"}); !errors.Is(err, errdefs.ErrNotFound) {
-		t.Errorf("GetJob of the refused job = %v, want ErrNotFound", err)
+		t.Errorf("GetJob of the rejected job = %v, want ErrNotFound", err)
 	}
 	again, err := eng.CreateJob(ctx, &engine.CreateJobRequest{Spec: long})
 	if err != nil || again.Created {

@@ -37,7 +37,7 @@ type settings struct {
 	MaxUnpackedBytes int64
 	StopGrace        time.Duration
 	DescribeTimeout  time.Duration
-	// MaxRunningJobs caps the jobs whose process runs; 0 means no cap.
+	// MaxRunningJobs caps the jobs whose process runs, and 0 means no cap.
 	MaxRunningJobs int
 }
 
@@ -54,7 +54,7 @@ type rawSettings struct {
 	// StopGrace and DescribeTimeout are Go duration strings such as "10s".
 	StopGrace       string `json:"stop_grace"`
 	DescribeTimeout string `json:"describe_timeout"`
-	// MaxRunningJobs caps the jobs whose process runs; a job beyond it stays queued.
+	// MaxRunningJobs caps the jobs whose process runs. A job beyond it stays queued.
 	MaxRunningJobs *int `json:"max_running_jobs"`
 }
 
