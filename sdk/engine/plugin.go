@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/estela-go/estela-go/sdk/internal/callstream"
 	"github.com/estela-go/estela-go/sdk/internal/serving"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 	enginev1 "github.com/estela-go/estela-go/sdk/proto/engine/v1"
@@ -26,18 +27,20 @@ type Plugin struct {
 
 var _ plugin.GRPCPlugin = (*Plugin)(nil)
 
-// GRPCServer registers Impl on s.
+// GRPCServer registers Impl on s, as gRPC methods and on the call stream.
 func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("engine plugin has no implementation to serve")
 	}
-	enginev1.RegisterEngineServer(s, &server{impl: p.Impl})
+	srv := &server{impl: p.Impl}
+	enginev1.RegisterEngineServer(s, srv)
+	callstream.Register(s, &enginev1.Engine_ServiceDesc, srv)
 	return nil
 }
 
 // GRPCClient returns an Engine that calls the plugin over conn.
 func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &client{rpc: enginev1.NewEngineClient(conn)}, nil
+	return &client{rpc: enginev1.NewEngineClient(callstream.NewConn(conn, pluginapi.MaxMessageBytes))}, nil
 }
 
 // VersionedPlugins returns the plugin sets a host passes to

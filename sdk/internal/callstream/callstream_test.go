@@ -1,0 +1,299 @@
+package callstream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/estela-go/estela-go/sdk/errdefs"
+	"github.com/estela-go/estela-go/sdk/internal/callstream"
+	enginev1 "github.com/estela-go/estela-go/sdk/proto/engine/v1"
+)
+
+// testEngine answers GetJob with the job it was asked for, and fails or waits
+// for the names that ask it to.
+type testEngine struct {
+	enginev1.UnimplementedEngineServer
+
+	// seen receives the context of each GetJob for a name starting with "wait",
+	// which then waits for the context to end.
+	seen chan context.Context
+}
+
+func (e *testEngine) GetJob(ctx context.Context, req *enginev1.GetJobRequest) (*enginev1.GetJobResponse, error) {
+	name := req.GetName()
+	switch {
+	case name == "full":
+		return nil, errdefs.ToGRPC(fmt.Errorf("engine holds 3 jobs: %w", errdefs.ErrAtCapacity))
+	case name == "plain error":
+		return nil, errors.New("no status here")
+	case strings.HasPrefix(name, "wait"):
+		e.seen <- ctx
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case strings.HasPrefix(name, "sleep "):
+		d, err := time.ParseDuration(strings.TrimPrefix(name, "sleep "))
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(d)
+	}
+	return &enginev1.GetJobResponse{Job: &enginev1.JobStatus{Name: name}}, nil
+}
+
+// ListJobs returns as many jobs as the label "count" asks for, each named
+// with the label "name" and its number.
+func (e *testEngine) ListJobs(_ context.Context, req *enginev1.ListJobsRequest) (*enginev1.ListJobsResponse, error) {
+	var count int
+	if _, err := fmt.Sscan(req.GetLabels()["count"], &count); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "label count: %v", err)
+	}
+	resp := &enginev1.ListJobsResponse{}
+	for i := range count {
+		resp.Jobs = append(resp.Jobs, &enginev1.JobStatus{Name: fmt.Sprintf("%s-%d", req.GetLabels()["name"], i)})
+	}
+	return resp, nil
+}
+
+// counts records the gRPC calls a server received, apart from those carried
+// on the call stream.
+type counts struct {
+	unary, streams atomic.Int64
+}
+
+// fixture is a plugin's gRPC server and a host's client of it through Conn.
+type fixture struct {
+	client enginev1.EngineClient
+	conn   *callstream.Conn
+	impl   *testEngine
+	counts *counts
+	server *grpc.Server
+}
+
+// serve starts a gRPC server on a Unix socket, with the engine on the call
+// stream unless unaryOnly.
+func serve(t *testing.T, unaryOnly bool, maxReplyBytes int) *fixture {
+	t.Helper()
+	n := &counts{}
+	s := grpc.NewServer(
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			n.unary.Add(1)
+			return h(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			n.streams.Add(1)
+			return h(srv, ss)
+		}),
+	)
+	impl := &testEngine{seen: make(chan context.Context, 1)}
+	enginev1.RegisterEngineServer(s, impl)
+	if !unaryOnly {
+		callstream.Register(s, &enginev1.Engine_ServiceDesc, impl)
+	}
+	socket := filepath.Join(t.TempDir(), "plugin.sock")
+	lis, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(lis) }()
+	t.Cleanup(s.Stop)
+	cc, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	conn := callstream.NewConn(cc, maxReplyBytes)
+	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s}
+}
+
+func getJob(t *testing.T, c enginev1.EngineClient, name string) {
+	t.Helper()
+	resp, err := c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: name})
+	if err != nil {
+		t.Fatalf("GetJob(%q): %v", name, err)
+	}
+	if got := resp.GetJob().GetName(); got != name {
+		t.Fatalf("GetJob(%q) returned job %q", name, got)
+	}
+}
+
+func TestUnaryCallsShareOneStream(t *testing.T) {
+	f := serve(t, false, 1<<20)
+	c, n := f.client, f.counts
+	for i := range 20 {
+		getJob(t, c, fmt.Sprintf("job-%d", i))
+	}
+	if u, s := n.unary.Load(), n.streams.Load(); u != 0 || s != 1 {
+		t.Errorf("the server received %d gRPC unary calls and %d streams, want 0 and 1", u, s)
+	}
+}
+
+func TestPluginWithoutTheStreamGetsGRPCCalls(t *testing.T) {
+	f := serve(t, true, 1<<20)
+	c, n := f.client, f.counts
+	for i := range 5 {
+		getJob(t, c, fmt.Sprintf("job-%d", i))
+	}
+	// gRPC refuses the stream of an unknown service before any interceptor.
+	if u, s := n.unary.Load(), n.streams.Load(); u != 5 || s != 0 {
+		t.Errorf("the server received %d gRPC unary calls and %d streams, want 5 and 0", u, s)
+	}
+}
+
+func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
+	f := serve(t, false, 1<<20)
+	c, n := f.client, f.counts
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Go(func() {
+			// Later calls sleep less, so the replies come back out of order.
+			name := fmt.Sprintf("sleep %dms", 64-i)
+			resp, err := c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: name})
+			if err == nil && resp.GetJob().GetName() != name {
+				err = fmt.Errorf("GetJob(%q) returned job %q", name, resp.GetJob().GetName())
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s := n.streams.Load(); s != 1 {
+		t.Errorf("the server received %d streams, want 1", s)
+	}
+}
+
+func TestErrorsKeepTheirCodeAndDetails(t *testing.T) {
+	f := serve(t, false, 1<<20)
+	c := f.client
+	_, err := c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "full"})
+	if got := errdefs.FromGRPC(err); !errors.Is(got, errdefs.ErrAtCapacity) || got.Error() != "engine holds 3 jobs: at capacity" {
+		t.Errorf("GetJob(full) error = %v (%v), want ErrAtCapacity with the plugin's message", got, err)
+	}
+	_, err = c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "plain error"})
+	if s := status.Convert(err); s.Code() != codes.Unknown || s.Message() != "no status here" {
+		t.Errorf("GetJob(plain error) = %v, want UNKNOWN with the handler's message", err)
+	}
+	err = f.conn.Invoke(context.Background(), "/estela.engine.v1.Engine/NoSuchMethod", &enginev1.GetJobRequest{}, &enginev1.GetJobResponse{})
+	if s := status.Convert(err); s.Code() != codes.Unimplemented || !strings.Contains(s.Message(), "NoSuchMethod") {
+		t.Errorf("an unknown method = %v, want UNIMPLEMENTED naming it", err)
+	}
+	getJob(t, c, "after the errors")
+}
+
+func TestDeadlineAndCancelReachTheHandler(t *testing.T) {
+	f := serve(t, false, 1<<20)
+	c, impl := f.client, f.impl
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	go func() {
+		handlerCtx := <-impl.seen
+		if deadline, ok := handlerCtx.Deadline(); !ok || time.Until(deadline) < 59*time.Minute {
+			t.Errorf("the handler's deadline is %v (set: %v), want about an hour ahead", deadline, ok)
+		}
+		cancel()
+	}()
+	_, err := c.GetJob(ctx, &enginev1.GetJobRequest{Name: "wait for the deadline"})
+	if status.Code(err) != codes.Canceled {
+		t.Errorf("a canceled call returned %v, want CANCELED", err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetJob(ctx, &enginev1.GetJobRequest{Name: "wait for the cancel"})
+		done <- err
+	}()
+	handlerCtx := <-impl.seen
+	cancel()
+	select {
+	case <-handlerCtx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's context was not canceled 10 s after the caller's")
+	}
+	if err := <-done; status.Code(err) != codes.Canceled {
+		t.Errorf("a canceled call returned %v, want CANCELED", err)
+	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	go func() { <-impl.seen }()
+	if _, err := c.GetJob(ctx, &enginev1.GetJobRequest{Name: "wait past the deadline"}); status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("a call past its deadline returned %v, want DEADLINE_EXCEEDED", err)
+	}
+	if got := errdefs.FromGRPC(status.FromContextError(context.DeadlineExceeded).Err()); !errors.Is(got, context.DeadlineExceeded) {
+		t.Errorf("FromGRPC(DEADLINE_EXCEEDED) = %v, want context.DeadlineExceeded", got)
+	}
+	getJob(t, c, "after the cancels")
+}
+
+func TestMessagesLargerThanAFrame(t *testing.T) {
+	const maxReply = 8 << 20
+	c := serve(t, false, maxReply).client
+
+	// A request of 3 MiB and a reply of about 5 MiB each span several frames.
+	big := strings.Repeat("n", 3<<20)
+	getJob(t, c, big)
+	resp, err := c.ListJobs(context.Background(), &enginev1.ListJobsRequest{Labels: map[string]string{"count": "100", "name": strings.Repeat("j", 50<<10)}})
+	if err != nil {
+		t.Fatalf("ListJobs of about 5 MiB: %v", err)
+	}
+	if len(resp.GetJobs()) != 100 || !strings.HasSuffix(resp.GetJobs()[99].GetName(), "-99") {
+		t.Errorf("ListJobs returned %d jobs, the last %.20q..., want 100 ending in -99", len(resp.GetJobs()), resp.GetJobs()[len(resp.GetJobs())-1].GetName())
+	}
+
+	// Over the limits the call fails, and the stream carries the next one.
+	_, err = c.ListJobs(context.Background(), &enginev1.ListJobsRequest{Labels: map[string]string{"count": "200", "name": strings.Repeat("j", 50<<10)}})
+	if s := status.Convert(err); s.Code() != codes.ResourceExhausted || !strings.Contains(s.Message(), "8388608 bytes") {
+		t.Errorf("a reply over the limit = %v, want RESOURCE_EXHAUSTED naming the limit", err)
+	}
+	_, err = c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: strings.Repeat("n", 5<<20)})
+	if s := status.Convert(err); s.Code() != codes.ResourceExhausted || !strings.Contains(s.Message(), "GetJob") {
+		t.Errorf("a request over the limit = %v, want RESOURCE_EXHAUSTED naming the method", err)
+	}
+	getJob(t, c, "after the large messages")
+}
+
+func TestCallsFailWhenThePluginGoes(t *testing.T) {
+	f := serve(t, false, 1<<20)
+	c, impl, s := f.client, f.impl, f.server
+	getJob(t, c, "before")
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "wait for the end"})
+		done <- err
+	}()
+	<-impl.seen
+	s.Stop()
+	select {
+	case err := <-done:
+		if got := errdefs.FromGRPC(err); !errors.Is(got, errdefs.ErrUnavailable) {
+			t.Errorf("a call in flight when the plugin went returned %v, want ErrUnavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call in flight was still waiting 10 s after the plugin went")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.GetJob(ctx, &enginev1.GetJobRequest{Name: "after"}); !errors.Is(errdefs.FromGRPC(err), errdefs.ErrUnavailable) {
+		t.Errorf("a call after the plugin went returned %v, want ErrUnavailable", err)
+	}
+}
