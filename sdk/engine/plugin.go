@@ -40,7 +40,7 @@ func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 
 // GRPCClient returns an Engine that calls the plugin over conn.
 func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &client{rpc: enginev1.NewEngineClient(callstream.NewConn(conn, pluginapi.MaxMessageBytes))}, nil
+	return &client{rpc: enginev1.NewEngineClient(callstream.NewConn(conn))}, nil
 }
 
 // VersionedPlugins returns the plugin sets a host passes to

@@ -16,11 +16,6 @@ import (
 // estela.credentials.v1).
 const ProtocolVersion = 1
 
-// MaxMessageBytes is the largest reply a host built on this SDK accepts from a
-// plugin. A ListJobs reply holds every job in one message, and gRPC's default
-// limit of 4 MiB would cap it at some tens of thousands of jobs.
-const MaxMessageBytes = 256 << 20
-
 // Handshake is the go-plugin handshake shared by the host and every plugin.
 // The host sets the environment variable ESTELA_PLUGIN_COOKIE to the value
 // below when it starts a plugin. A plugin binary started any other way prints

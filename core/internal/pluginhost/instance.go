@@ -69,6 +69,9 @@ type instance struct {
 // configureTimeout is the least time GetInfo and Configure get at a plugin's start.
 const configureTimeout = time.Minute
 
+// maxMessageBytes bounds one response from a plugin.
+const maxMessageBytes = 256 << 20
+
 // hangLimit is how many calls in a row may time out before the plugin is restarted.
 const hangLimit = 3
 
@@ -132,8 +135,9 @@ func (i *instance) start(ctx context.Context) error {
 		AutoMTLS:         true,
 		Logger:           exitLogger{i.opts.Logger},
 		StartTimeout:     30 * time.Second,
-		// The SDK's call stream applies the same limit to the calls it carries.
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pluginapi.MaxMessageBytes))},
+		// ListJobs returns every job in one response, and gRPC's default 4 MiB would cap it at
+		// some tens of thousands of jobs. The limit applies to the SDK's call streams too.
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes))},
 	})
 	rpc, err := client.Client()
 	if err != nil {

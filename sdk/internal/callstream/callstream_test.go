@@ -84,7 +84,7 @@ type fixture struct {
 
 // serve starts a gRPC server on a Unix socket, with the engine on the call
 // stream unless unaryOnly.
-func serve(t *testing.T, unaryOnly bool, maxReplyBytes int) *fixture {
+func serve(t testing.TB, unaryOnly bool, maxReplyBytes int) *fixture {
 	t.Helper()
 	n := &counts{}
 	s := grpc.NewServer(
@@ -109,12 +109,13 @@ func serve(t *testing.T, unaryOnly bool, maxReplyBytes int) *fixture {
 	}
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
-	cc, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReplyBytes)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	conn := callstream.NewConn(cc, maxReplyBytes)
+	conn := callstream.NewConn(cc)
 	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s}
 }
 
@@ -175,8 +176,15 @@ func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if s := n.streams.Load(); s != 1 {
-		t.Errorf("the server received %d streams, want 1", s)
+	if s := n.streams.Load(); s < 2 || s > 64 {
+		t.Errorf("the server received %d streams for 64 calls at once, want 2 to 64", s)
+	}
+	before := n.streams.Load()
+	for i := range 10 {
+		getJob(t, c, fmt.Sprintf("job-%d", i))
+	}
+	if u, s := n.unary.Load(), n.streams.Load()-before; u != 0 || s != 0 {
+		t.Errorf("10 calls after them made %d gRPC unary calls and opened %d streams, want 0 and 0", u, s)
 	}
 }
 
@@ -195,7 +203,16 @@ func TestErrorsKeepTheirCodeAndDetails(t *testing.T) {
 	if s := status.Convert(err); s.Code() != codes.Unimplemented || !strings.Contains(s.Message(), "NoSuchMethod") {
 		t.Errorf("an unknown method = %v, want UNIMPLEMENTED naming it", err)
 	}
+	// A method the plugin does not implement answers UNIMPLEMENTED in a reply,
+	// which must not turn the connection to gRPC calls.
+	_, err = c.Capacity(context.Background(), &enginev1.CapacityRequest{})
+	if s := status.Convert(err); s.Code() != codes.Unimplemented || !strings.Contains(s.Message(), "Capacity") {
+		t.Errorf("Capacity of an engine without it = %v, want UNIMPLEMENTED naming it", err)
+	}
 	getJob(t, c, "after the errors")
+	if u := f.counts.unary.Load(); u != 0 {
+		t.Errorf("the server received %d gRPC unary calls, want 0", u)
+	}
 }
 
 func TestDeadlineAndCancelReachTheHandler(t *testing.T) {
@@ -245,29 +262,28 @@ func TestDeadlineAndCancelReachTheHandler(t *testing.T) {
 	getJob(t, c, "after the cancels")
 }
 
-func TestMessagesLargerThanAFrame(t *testing.T) {
+func TestLargeMessagesAndTheirLimits(t *testing.T) {
 	const maxReply = 8 << 20
 	c := serve(t, false, maxReply).client
 
-	// A request of 3 MiB and a reply of about 5 MiB each span several frames.
-	big := strings.Repeat("n", 3<<20)
-	getJob(t, c, big)
+	getJob(t, c, strings.Repeat("n", 3<<20))
 	resp, err := c.ListJobs(context.Background(), &enginev1.ListJobsRequest{Labels: map[string]string{"count": "100", "name": strings.Repeat("j", 50<<10)}})
 	if err != nil {
 		t.Fatalf("ListJobs of about 5 MiB: %v", err)
 	}
 	if len(resp.GetJobs()) != 100 || !strings.HasSuffix(resp.GetJobs()[99].GetName(), "-99") {
-		t.Errorf("ListJobs returned %d jobs, the last %.20q..., want 100 ending in -99", len(resp.GetJobs()), resp.GetJobs()[len(resp.GetJobs())-1].GetName())
+		t.Errorf("ListJobs returned %d jobs, want 100 ending in -99", len(resp.GetJobs()))
 	}
 
-	// Over the limits the call fails, and the stream carries the next one.
+	// Over the connection's limits a call fails as a gRPC call would, and the
+	// next call still works.
 	_, err = c.ListJobs(context.Background(), &enginev1.ListJobsRequest{Labels: map[string]string{"count": "200", "name": strings.Repeat("j", 50<<10)}})
-	if s := status.Convert(err); s.Code() != codes.ResourceExhausted || !strings.Contains(s.Message(), "8388608 bytes") {
-		t.Errorf("a reply over the limit = %v, want RESOURCE_EXHAUSTED naming the limit", err)
+	if s := status.Convert(err); s.Code() != codes.ResourceExhausted {
+		t.Errorf("a reply over the client's limit = %v, want RESOURCE_EXHAUSTED", err)
 	}
 	_, err = c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: strings.Repeat("n", 5<<20)})
-	if s := status.Convert(err); s.Code() != codes.ResourceExhausted || !strings.Contains(s.Message(), "GetJob") {
-		t.Errorf("a request over the limit = %v, want RESOURCE_EXHAUSTED naming the method", err)
+	if s := status.Convert(err); s.Code() != codes.ResourceExhausted {
+		t.Errorf("a request over the server's limit of 4 MiB = %v, want RESOURCE_EXHAUSTED", err)
 	}
 	getJob(t, c, "after the large messages")
 }
@@ -295,5 +311,24 @@ func TestCallsFailWhenThePluginGoes(t *testing.T) {
 	defer cancel()
 	if _, err := c.GetJob(ctx, &enginev1.GetJobRequest{Name: "after"}); !errors.Is(errdefs.FromGRPC(err), errdefs.ErrUnavailable) {
 		t.Errorf("a call after the plugin went returned %v, want ErrUnavailable", err)
+	}
+}
+
+func BenchmarkGetJob(b *testing.B) {
+	for _, mode := range []struct {
+		name      string
+		unaryOnly bool
+	}{{"stream", false}, {"grpc", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c := serve(b, mode.unaryOnly, 1<<20).client
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			req := &enginev1.GetJobRequest{Name: "job"}
+			for b.Loop() {
+				if _, err := c.GetJob(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -1,12 +1,12 @@
 // Call stream contract, version 1 (package estela.calls.v1).
 //
 // A host built on this SDK carries a plugin's unary calls (GetJob, CreateJob
-// and the others) as frames on one stream that stays open, in place of a gRPC
-// call each. A gRPC call sets up a stream, with headers and trailers, for each
-// request; a frame on an open stream costs one message each way. Streaming
+// and the others) on streams that stay open, in place of a gRPC call each. A
+// gRPC call sets up an HTTP/2 stream, with headers and trailers, for every
+// request; on an open stream a call costs one message each way. Streaming
 // RPCs such as PrepareArtifact keep their own gRPC calls.
 //
-// A plugin that does not serve this service answers the stream with
+// A plugin that does not serve this service ends the stream with
 // UNIMPLEMENTED, and the host then makes every call as a gRPC call of its own.
 //
 // Compatibility rule: as for estela.engine.v1, every change within v1 is
@@ -35,48 +35,35 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Frame is a part of one call's request or reply. A message larger than a
-// frame's limit (1 MiB of payload) is split over several frames of the same
-// id, each but the last with more set.
-type Frame struct {
+// Request is one unary call.
+type Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// id names the call. The host numbers its calls from 1 on each stream.
-	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// method is the call's full gRPC method name, such as
-	// "/estela.engine.v1.Engine/GetJob". Set in the first frame of a request.
-	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	// payload is a part of the protobuf encoding of the request or the reply.
-	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
-	// more says that more frames of this message follow.
-	More bool `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
+	// "/estela.engine.v1.Engine/GetJob".
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// payload is the protobuf encoding of the method's request message.
+	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	// timeout_nanos is the time the caller still waits for the reply, as the
-	// grpc-timeout header gives it for a gRPC call; 0 means no deadline. Set in
-	// the first frame of a request.
-	TimeoutNanos int64 `protobuf:"varint,5,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
-	// cancel, from the host, says that the caller no longer waits for the call
-	// of this id. The plugin cancels the call's context.
-	Cancel bool `protobuf:"varint,6,opt,name=cancel,proto3" json:"cancel,omitempty"`
-	// status, from the plugin, is the encoded google.rpc.Status of a call that
-	// failed, with its details. A reply with a status has no payload.
-	Status        []byte `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	// grpc-timeout header gives it for a gRPC call; 0 means no deadline.
+	TimeoutNanos  int64 `protobuf:"varint,3,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Frame) Reset() {
-	*x = Frame{}
+func (x *Request) Reset() {
+	*x = Request{}
 	mi := &file_proto_calls_v1_calls_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Frame) String() string {
+func (x *Request) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Frame) ProtoMessage() {}
+func (*Request) ProtoMessage() {}
 
-func (x *Frame) ProtoReflect() protoreflect.Message {
+func (x *Request) ProtoReflect() protoreflect.Message {
 	mi := &file_proto_calls_v1_calls_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -88,54 +75,83 @@ func (x *Frame) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Frame.ProtoReflect.Descriptor instead.
-func (*Frame) Descriptor() ([]byte, []int) {
+// Deprecated: Use Request.ProtoReflect.Descriptor instead.
+func (*Request) Descriptor() ([]byte, []int) {
 	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *Frame) GetId() uint64 {
-	if x != nil {
-		return x.Id
-	}
-	return 0
-}
-
-func (x *Frame) GetMethod() string {
+func (x *Request) GetMethod() string {
 	if x != nil {
 		return x.Method
 	}
 	return ""
 }
 
-func (x *Frame) GetPayload() []byte {
+func (x *Request) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
 	}
 	return nil
 }
 
-func (x *Frame) GetMore() bool {
-	if x != nil {
-		return x.More
-	}
-	return false
-}
-
-func (x *Frame) GetTimeoutNanos() int64 {
+func (x *Request) GetTimeoutNanos() int64 {
 	if x != nil {
 		return x.TimeoutNanos
 	}
 	return 0
 }
 
-func (x *Frame) GetCancel() bool {
-	if x != nil {
-		return x.Cancel
-	}
-	return false
+// Reply answers one Request.
+type Reply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// payload is the protobuf encoding of the method's reply message, when the
+	// call succeeded.
+	Payload []byte `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// status is the encoded google.rpc.Status of a call that failed, with its
+	// details.
+	Status        []byte `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Frame) GetStatus() []byte {
+func (x *Reply) Reset() {
+	*x = Reply{}
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reply) ProtoMessage() {}
+
+func (x *Reply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reply.ProtoReflect.Descriptor instead.
+func (*Reply) Descriptor() ([]byte, []int) {
+	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Reply) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+func (x *Reply) GetStatus() []byte {
 	if x != nil {
 		return x.Status
 	}
@@ -146,17 +162,16 @@ var File_proto_calls_v1_calls_proto protoreflect.FileDescriptor
 
 const file_proto_calls_v1_calls_proto_rawDesc = "" +
 	"\n" +
-	"\x1aproto/calls/v1/calls.proto\x12\x0festela.calls.v1\"\xb2\x01\n" +
-	"\x05Frame\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
-	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\x12\x12\n" +
-	"\x04more\x18\x04 \x01(\bR\x04more\x12#\n" +
-	"\rtimeout_nanos\x18\x05 \x01(\x03R\ftimeoutNanos\x12\x16\n" +
-	"\x06cancel\x18\x06 \x01(\bR\x06cancel\x12\x16\n" +
-	"\x06status\x18\a \x01(\fR\x06status2E\n" +
-	"\x05Calls\x12<\n" +
-	"\x06Stream\x12\x16.estela.calls.v1.Frame\x1a\x16.estela.calls.v1.Frame(\x010\x01B;Z9github.com/estela-go/estela-go/sdk/proto/calls/v1;callsv1b\x06proto3"
+	"\x1aproto/calls/v1/calls.proto\x12\x0festela.calls.v1\"`\n" +
+	"\aRequest\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x18\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12#\n" +
+	"\rtimeout_nanos\x18\x03 \x01(\x03R\ftimeoutNanos\"9\n" +
+	"\x05Reply\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\fR\x06status2G\n" +
+	"\x05Calls\x12>\n" +
+	"\x06Stream\x12\x18.estela.calls.v1.Request\x1a\x16.estela.calls.v1.Reply(\x010\x01B;Z9github.com/estela-go/estela-go/sdk/proto/calls/v1;callsv1b\x06proto3"
 
 var (
 	file_proto_calls_v1_calls_proto_rawDescOnce sync.Once
@@ -170,13 +185,14 @@ func file_proto_calls_v1_calls_proto_rawDescGZIP() []byte {
 	return file_proto_calls_v1_calls_proto_rawDescData
 }
 
-var file_proto_calls_v1_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_proto_calls_v1_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_proto_calls_v1_calls_proto_goTypes = []any{
-	(*Frame)(nil), // 0: estela.calls.v1.Frame
+	(*Request)(nil), // 0: estela.calls.v1.Request
+	(*Reply)(nil),   // 1: estela.calls.v1.Reply
 }
 var file_proto_calls_v1_calls_proto_depIdxs = []int32{
-	0, // 0: estela.calls.v1.Calls.Stream:input_type -> estela.calls.v1.Frame
-	0, // 1: estela.calls.v1.Calls.Stream:output_type -> estela.calls.v1.Frame
+	0, // 0: estela.calls.v1.Calls.Stream:input_type -> estela.calls.v1.Request
+	1, // 1: estela.calls.v1.Calls.Stream:output_type -> estela.calls.v1.Reply
 	1, // [1:2] is the sub-list for method output_type
 	0, // [0:1] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
@@ -195,7 +211,7 @@ func file_proto_calls_v1_calls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_calls_v1_calls_proto_rawDesc), len(file_proto_calls_v1_calls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

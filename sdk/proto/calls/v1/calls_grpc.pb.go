@@ -1,12 +1,12 @@
 // Call stream contract, version 1 (package estela.calls.v1).
 //
 // A host built on this SDK carries a plugin's unary calls (GetJob, CreateJob
-// and the others) as frames on one stream that stays open, in place of a gRPC
-// call each. A gRPC call sets up a stream, with headers and trailers, for each
-// request; a frame on an open stream costs one message each way. Streaming
+// and the others) on streams that stay open, in place of a gRPC call each. A
+// gRPC call sets up an HTTP/2 stream, with headers and trailers, for every
+// request; on an open stream a call costs one message each way. Streaming
 // RPCs such as PrepareArtifact keep their own gRPC calls.
 //
-// A plugin that does not serve this service answers the stream with
+// A plugin that does not serve this service ends the stream with
 // UNIMPLEMENTED, and the host then makes every call as a gRPC call of its own.
 //
 // Compatibility rule: as for estela.engine.v1, every change within v1 is
@@ -42,11 +42,11 @@ const (
 //
 // Calls carries unary calls of the plugin's other services.
 type CallsClient interface {
-	// Stream carries frames both ways. The host opens it with a frame whose id
-	// is 0 and the plugin answers that frame with an empty one of id 0, so that
-	// the host learns whether the plugin serves the stream before it sends a
-	// call. The plugin may run calls concurrently and answer them in any order.
-	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error)
+	// Stream carries one call at a time: the host sends a Request, the plugin
+	// runs it and sends its Reply, and then the host may send the next Request.
+	// The host keeps several streams open to make calls at the same time. When
+	// the host cancels a stream, the plugin cancels the call running on it.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Reply], error)
 }
 
 type callsClient struct {
@@ -57,18 +57,18 @@ func NewCallsClient(cc grpc.ClientConnInterface) CallsClient {
 	return &callsClient{cc}
 }
 
-func (c *callsClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error) {
+func (c *callsClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Reply], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Calls_ServiceDesc.Streams[0], Calls_Stream_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[Frame, Frame]{ClientStream: stream}
+	x := &grpc.GenericClientStream[Request, Reply]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Calls_StreamClient = grpc.BidiStreamingClient[Frame, Frame]
+type Calls_StreamClient = grpc.BidiStreamingClient[Request, Reply]
 
 // CallsServer is the server API for Calls service.
 // All implementations must embed UnimplementedCallsServer
@@ -76,11 +76,11 @@ type Calls_StreamClient = grpc.BidiStreamingClient[Frame, Frame]
 //
 // Calls carries unary calls of the plugin's other services.
 type CallsServer interface {
-	// Stream carries frames both ways. The host opens it with a frame whose id
-	// is 0 and the plugin answers that frame with an empty one of id 0, so that
-	// the host learns whether the plugin serves the stream before it sends a
-	// call. The plugin may run calls concurrently and answer them in any order.
-	Stream(grpc.BidiStreamingServer[Frame, Frame]) error
+	// Stream carries one call at a time: the host sends a Request, the plugin
+	// runs it and sends its Reply, and then the host may send the next Request.
+	// The host keeps several streams open to make calls at the same time. When
+	// the host cancels a stream, the plugin cancels the call running on it.
+	Stream(grpc.BidiStreamingServer[Request, Reply]) error
 	mustEmbedUnimplementedCallsServer()
 }
 
@@ -91,7 +91,7 @@ type CallsServer interface {
 // pointer dereference when methods are called.
 type UnimplementedCallsServer struct{}
 
-func (UnimplementedCallsServer) Stream(grpc.BidiStreamingServer[Frame, Frame]) error {
+func (UnimplementedCallsServer) Stream(grpc.BidiStreamingServer[Request, Reply]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedCallsServer) mustEmbedUnimplementedCallsServer() {}
@@ -116,11 +116,11 @@ func RegisterCallsServer(s grpc.ServiceRegistrar, srv CallsServer) {
 }
 
 func _Calls_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(CallsServer).Stream(&grpc.GenericServerStream[Frame, Frame]{ServerStream: stream})
+	return srv.(CallsServer).Stream(&grpc.GenericServerStream[Request, Reply]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Calls_StreamServer = grpc.BidiStreamingServer[Frame, Frame]
+type Calls_StreamServer = grpc.BidiStreamingServer[Request, Reply]
 
 // Calls_ServiceDesc is the grpc.ServiceDesc for Calls service.
 // It's only intended for direct use with grpc.RegisterService,
