@@ -43,10 +43,11 @@ func (s *Store) QueryInt64(ctx context.Context, query string, params ...any) (in
 func (s *Store) ListJobsWithReflection(ctx context.Context, pid string, sid int64, page Page) ([]Job, int, error) {
 	var rows []struct {
 		Total int      `pg:"list_total"`
+		Role  string   `pg:"list_role"`
 		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
 		Job
 	}
-	if _, err := s.db.QueryContext(ctx, &rows, listJobsQuery.query, sid, pid, page.Offset, page.Limit); err != nil {
+	if _, err := s.db.QueryContext(ctx, &rows, listJobsQuery.query, 0, sid, pid, page.Offset, page.Limit); err != nil {
 		return nil, 0, err
 	}
 	var jobs []Job

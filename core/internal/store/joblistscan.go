@@ -17,13 +17,14 @@ import (
 // fails the job list's tests until it is scanned here.
 type jobListRows struct {
 	total int
+	role  string
 	jobs  []Job
 }
 
 var _ orm.HooklessModel = (*jobListRows)(nil)
 
 func (m *jobListRows) Init() error {
-	m.total, m.jobs = 0, m.jobs[:0]
+	m.total, m.role, m.jobs = 0, "", m.jobs[:0]
 	return nil
 }
 
@@ -35,7 +36,7 @@ func (m *jobListRows) NextColumnScanner() orm.ColumnScanner {
 // without a job, which only gives the count.
 func (m *jobListRows) AddColumnScanner(s orm.ColumnScanner) error {
 	row := s.(*jobListRow)
-	m.total = row.total
+	m.total, m.role = row.total, row.role
 	if row.job.JID != 0 {
 		m.jobs = append(m.jobs, row.job)
 	}
@@ -45,6 +46,7 @@ func (m *jobListRows) AddColumnScanner(s orm.ColumnScanner) error {
 // jobListRow is one row of listJobsQuery.
 type jobListRow struct {
 	total int
+	role  string
 	job   Job
 }
 
@@ -59,6 +61,8 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 	switch col.Name {
 	case "list_total":
 		r.total, err = types.ScanInt(rd, n)
+	case "list_role":
+		r.role, err = types.ScanString(rd, n)
 	case "list_env_vars":
 		err = scanJSON(rd, n, &j.EnvVars)
 	case "jid":

@@ -157,29 +157,60 @@ type JobFilter struct {
 const listEnvVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
 	ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
 
+// listSpider is the subquery of the job list statements that selects the live spider of a live
+// project, with the role the caller holds on the project. Reading the role here saves the job
+// list a statement of its own. Its parameters are the caller's user id, the spider and the
+// project.
+func listSpider(total string) string {
+	return `SELECT s.sid, s.name, ` + total + ` AS total,
+		(SELECT m.role FROM permissions m WHERE m.project_id = s.project_id AND m.user_id = ?) AS role
+		FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted
+		AND EXISTS (SELECT 1 FROM projects p WHERE p.pid = s.project_id AND NOT p.deleted)`
+}
+
 // listJobsQuery reads a page of a spider's jobs without a filter. OFFSET 0 keeps Postgres from
 // merging the spider's subquery into the outer query, which made it compute the count once per
 // listed job. The page comes from spider_jobs_page, whose plan reads the page's entries of the
 // job number index, whatever the statistics were when the statement was prepared.
-var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+
-	listEnvVars+` FROM (SELECT s.sid, s.name, spider_job_count(s.sid) AS total
-		FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted OFFSET 0) sp
+var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, sp.role AS list_role, j.*,
+	sp.name AS spider_name, `+listEnvVars+` FROM (`+listSpider("spider_job_count(s.sid)")+` OFFSET 0) sp
 	LEFT JOIN LATERAL spider_jobs_page(sp.sid, sp.total - ?, ?) j ON true
 	ORDER BY j.seq DESC`)
 
-// ListJobs returns one page of the jobs of a live spider of a project, newest first, with
+// JobList is one page of a spider's jobs.
+type JobList struct {
+	Jobs []Job
+	// Count is the number of jobs that match the filter.
+	Count int
+	// CallerRole is the role that the user ListJobsFor was given holds on the project, "" for
+	// none.
+	CallerRole string
+}
+
+// ListJobs returns one page of the jobs of a live spider of a live project, newest first, with
 // their environment variables, and the number of jobs that match the filter. It returns
-// ErrNotFound when the project has no such live spider. One statement reads it all.
+// ErrNotFound when the project has no such live spider.
+func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter, page Page) ([]Job, int, error) {
+	list, err := s.ListJobsFor(ctx, pid, sid, 0, f, page)
+	if err != nil {
+		return nil, 0, err
+	}
+	return list.Jobs, list.Count, nil
+}
+
+// ListJobsFor does what ListJobs does and also reads the role that the user userID holds on
+// the project, in the same statement, so that the caller can check it. One statement reads it
+// all.
 //
 // Without a filter the count is the spider's highest job number and the page a range of
 // numbers, so any page costs a few index lookups. A filter counts the matching rows and
 // skips to the page, reading only the skipped rows' ids.
-func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter, page Page) ([]Job, int, error) {
+func (s *Store) ListJobsFor(ctx context.Context, pid string, sid, userID int64, f JobFilter, page Page) (*JobList, error) {
 	var rows jobListRows
 	var res pg.Result
 	var err error
 	if f == (JobFilter{}) {
-		res, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, sid, pid, page.Offset, page.Limit)
+		res, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, userID, sid, pid, page.Offset, page.Limit)
 	} else {
 		where := "j.spider_id = ?"
 		params := []any{sid}
@@ -195,22 +226,22 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 			where += " AND j.tags @> ARRAY[?]::text[]"
 			params = append(params, f.Tag)
 		}
-		all := append(append(append([]any{}, params...), sid, pid), params...)
+		all := append(append(append([]any{}, params...), userID, sid, pid), params...)
 		all = append(all, page.Offset, page.Limit)
-		res, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, j.*, sp.name AS spider_name, `+listEnvVars+`
-			FROM (SELECT s.sid, s.name, (SELECT count(*) FROM jobs j WHERE `+where+`) AS total
-				FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted) sp
+		res, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, sp.role AS list_role, j.*,
+			sp.name AS spider_name, `+listEnvVars+`
+			FROM (`+listSpider("(SELECT count(*) FROM jobs j WHERE "+where+")")+`) sp
 			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`
 				ORDER BY j.seq DESC OFFSET ? LIMIT ?) ids JOIN jobs j ON j.jid = ids.jid) j ON true
 			ORDER BY j.seq DESC`, all...)
 	}
 	if err != nil {
-		return nil, 0, mapError("list jobs", err)
+		return nil, mapError("list jobs", err)
 	}
 	if res.RowsReturned() == 0 {
-		return nil, 0, fmt.Errorf("list jobs of spider %d: %w", sid, ErrNotFound)
+		return nil, fmt.Errorf("list jobs of spider %d: %w", sid, ErrNotFound)
 	}
-	return rows.jobs, rows.total, nil
+	return &JobList{Jobs: rows.jobs, Count: rows.total, CallerRole: rows.role}, nil
 }
 
 // EnvVarsOfJobs returns the environment variables of several jobs, keyed by job id.

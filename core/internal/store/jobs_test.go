@@ -559,3 +559,40 @@ func TestListJobsReadsOnlyThePage(t *testing.T) {
 		}
 	}
 }
+
+func TestListJobsForReadsTheCallersRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	owner, p, _ := fixture(t, st, "quotes")
+	outsider := &store.User{Username: "eve", Email: "eve@example.com", PasswordHash: "x", IsActive: true}
+	if err := st.CreateUser(ctx, outsider); err != nil {
+		t.Fatal(err)
+	}
+	spiders, _, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := spiders[0].SID
+	if err := st.CreateJob(ctx, &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []store.JobFilter{{}, {Status: store.JobInQueue}} {
+		list, err := st.ListJobsFor(ctx, p.PID, sid, owner.ID, f, store.Page{Limit: 10})
+		if err != nil || list.CallerRole != store.RoleOwner || list.Count != 1 || len(list.Jobs) != 1 {
+			t.Errorf("filter %+v: the owner's list = %+v, %v; want role OWNER and 1 job", f, list, err)
+		}
+		list, err = st.ListJobsFor(ctx, p.PID, sid, outsider.ID, f, store.Page{Limit: 10})
+		if err != nil || list.CallerRole != "" {
+			t.Errorf("filter %+v: an outsider's list = %+v, %v; want no role", f, list, err)
+		}
+	}
+	if err := st.DeleteProject(ctx, p.PID); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []store.JobFilter{{}, {Status: store.JobInQueue}} {
+		if _, err := st.ListJobsFor(ctx, p.PID, sid, owner.ID, f, store.Page{Limit: 10}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("filter %+v: list of a deleted project's spider = %v, want ErrNotFound", f, err)
+		}
+	}
+}
