@@ -182,8 +182,7 @@ type JobList struct {
 	Jobs []Job
 	// Count is the number of jobs that match the filter.
 	Count int
-	// CallerRole is the role that the user ListJobsFor was given holds on the project, "" for
-	// none.
+	// CallerRole is the role on the project of the user given to ListJobsFor, "" for none.
 	CallerRole string
 }
 

@@ -22,8 +22,8 @@ import (
 	enginev1 "github.com/estela-go/estela-go/sdk/proto/engine/v1"
 )
 
-// testEngine answers GetJob with the job it was asked for, and fails or waits
-// for the names that ask it to.
+// testEngine returns from GetJob the job the request names, and fails or
+// waits for some names.
 type testEngine struct {
 	enginev1.UnimplementedEngineServer
 
@@ -53,8 +53,8 @@ func (e *testEngine) GetJob(ctx context.Context, req *enginev1.GetJobRequest) (*
 	return &enginev1.GetJobResponse{Job: &enginev1.JobStatus{Name: name}}, nil
 }
 
-// ListJobs returns as many jobs as the label "count" asks for, each named
-// with the label "name" and its number.
+// ListJobs returns as many jobs as the label "count" gives, each named with
+// the label "name" and its number.
 func (e *testEngine) ListJobs(_ context.Context, req *enginev1.ListJobsRequest) (*enginev1.ListJobsResponse, error) {
 	var count int
 	if _, err := fmt.Sscan(req.GetLabels()["count"], &count); err != nil {
@@ -97,6 +97,7 @@ func serve(t testing.TB, unaryOnly bool, maxReplyBytes int) *fixture {
 			return h(srv, ss)
 		}),
 	)
+
 	impl := &testEngine{seen: make(chan context.Context, 1)}
 	enginev1.RegisterEngineServer(s, impl)
 	if !unaryOnly {
@@ -109,6 +110,7 @@ func serve(t testing.TB, unaryOnly bool, maxReplyBytes int) *fixture {
 	}
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
+
 	cc, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxReplyBytes)))
 	if err != nil {
@@ -173,6 +175,7 @@ func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+
 	for err := range errs {
 		t.Error(err)
 	}

@@ -1,7 +1,7 @@
 // Package callstream carries a plugin's unary gRPC calls on streams that stay
 // open (the estela.calls.v1 contract), in place of a gRPC call each. A gRPC
-// call sets up an HTTP/2 stream, with headers and trailers, for every request;
-// on an open stream a call costs one message each way.
+// call sets up an HTTP/2 stream, with headers and trailers, for every request.
+// On an open stream a call costs one message each way.
 //
 // The host side is Conn, a grpc.ClientConnInterface that generated clients
 // take in place of the connection. It keeps idle streams in a pool and makes
@@ -64,6 +64,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	if err != nil {
 		return status.Errorf(codes.Internal, "call stream: encode the request to %s: %v", method, err)
 	}
+
 	r := &callsv1.Request{Method: method, Payload: payload}
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout := time.Until(deadline)
@@ -72,6 +73,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		}
 		r.TimeoutNanos = int64(timeout)
 	}
+
 	s, err := c.take()
 	if err != nil {
 		return streamError(err)
@@ -93,6 +95,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	default:
 		return streamError(err)
 	}
+
 	if len(answer.GetStatus()) > 0 {
 		return decodeStatus(answer.GetStatus())
 	}

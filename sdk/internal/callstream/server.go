@@ -78,6 +78,7 @@ func (s *server) run(ctx context.Context, r *callsv1.Request) *callsv1.Reply {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+
 	decode := func(req any) error {
 		msg, ok := req.(proto.Message)
 		if !ok {
@@ -92,6 +93,7 @@ func (s *server) run(ctx context.Context, r *callsv1.Request) *callsv1.Reply {
 	if err != nil {
 		return failed(err)
 	}
+
 	msg, ok := resp.(proto.Message)
 	if !ok {
 		return failed(status.Errorf(codes.Internal, "call stream: %s returned a %T, not a protobuf message", r.GetMethod(), resp))
