@@ -42,7 +42,8 @@ type Limits struct {
 	// DispatchCodeJobsPerSecond is the rate of the worker's dispatch code called in-process
 	// from as many goroutines as a worker runs tasks, without the API and the queue.
 	DispatchCodeJobsPerSecond float64
-	// RawRPCP50Micros and RawRPCP99Micros time GetJob on a bare go-plugin client.
+	// RawRPCP50Micros and RawRPCP99Micros time GetJob on a bare go-plugin client: the SDK's
+	// client, with its call streams, without the plugin host.
 	RawRPCP50Micros float64
 	RawRPCP99Micros float64
 	// CopyItemsPerSecond is the rate of raw COPY of the ingest phase's rows into a scratch table.

@@ -84,10 +84,10 @@ type fixture struct {
 
 // serve starts a gRPC server on a Unix socket, with the engine on the call
 // stream unless unaryOnly.
-func serve(t testing.TB, unaryOnly bool, maxReplyBytes int) *fixture {
+func serve(t testing.TB, unaryOnly bool, maxReplyBytes int, opts ...grpc.ServerOption) *fixture {
 	t.Helper()
 	n := &counts{}
-	s := grpc.NewServer(
+	s := grpc.NewServer(append(opts,
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			n.unary.Add(1)
 			return h(ctx, req)
@@ -96,7 +96,7 @@ func serve(t testing.TB, unaryOnly bool, maxReplyBytes int) *fixture {
 			n.streams.Add(1)
 			return h(srv, ss)
 		}),
-	)
+	)...)
 
 	impl := &testEngine{seen: make(chan context.Context, 1)}
 	enginev1.RegisterEngineServer(s, impl)
@@ -334,4 +334,54 @@ func BenchmarkGetJob(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A caller whose context ends as its reply arrives must not leave its stream,
+// canceled by then, to the next call.
+func TestCanceledCallsDoNotReachTheNextCall(t *testing.T) {
+	f := serve(t, false, 1<<20)
+	failures := 0
+	for i := range 2000 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+i%280)*time.Microsecond)
+		_, _ = f.client.GetJob(ctx, &enginev1.GetJobRequest{Name: "raced"})
+		cancel()
+		if _, err := f.client.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "next"}); err != nil {
+			failures++
+		}
+	}
+	if failures > 0 {
+		t.Errorf("%d of 2000 calls made after a call with a short deadline failed", failures)
+	}
+}
+
+// With the plugin's stream slots all taken, a call waits for one only until
+// its deadline, and idle call streams give their slots up to a streaming call.
+func TestStreamSlotsOfAPluginThatLimitsThem(t *testing.T) {
+	f := serve(t, false, 1<<20, grpc.MaxConcurrentStreams(2))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { getJob(t, f.client, "sleep 1s") })
+	}
+	time.Sleep(200 * time.Millisecond) // both slow calls hold their streams
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := f.client.GetJob(ctx, &enginev1.GetJobRequest{Name: "no slot"})
+	if status.Code(err) != codes.DeadlineExceeded || time.Since(start) > 5*time.Second {
+		t.Errorf("a call without a free slot returned %v after %s, want DEADLINE_EXCEEDED after its 200 ms", err, time.Since(start).Round(time.Millisecond))
+	}
+	wg.Wait()
+
+	// The two slow calls' streams are idle now and hold both slots.
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	watch, err := f.client.WatchJobs(ctx, &enginev1.WatchJobsRequest{})
+	if err == nil {
+		_, err = watch.Recv()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("WatchJobs with idle call streams holding the slots = %v, want the engine's UNIMPLEMENTED", err)
+	}
+	getJob(t, f.client, "after the streaming call")
 }

@@ -29,8 +29,10 @@ import (
 )
 
 // maxIdleStreams is how many idle streams a Conn keeps. More calls at once
-// open more streams, which are closed when their call returns.
-const maxIdleStreams = 64
+// open more streams, which are closed when their call returns. Each open
+// stream counts against a plugin's limit of concurrent streams, if it sets
+// one, so NewStream closes the idle ones before it opens a stream of its own.
+const maxIdleStreams = 16
 
 // Conn sends the unary calls of generated gRPC clients on call streams, and
 // their streaming calls as gRPC calls on the connection.
@@ -74,14 +76,13 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		r.TimeoutNanos = int64(timeout)
 	}
 
-	s, err := c.take()
-	if err != nil {
-		return streamError(err)
+	s := c.take()
+	answer, reusable, err := s.call(ctx, c.cc, r)
+	if reusable {
+		c.put(s)
 	}
-	answer, err := s.call(ctx, r)
 	switch {
 	case err == nil:
-		c.put(s)
 	case ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()
 	case status.Code(err) == codes.Unimplemented:
@@ -105,8 +106,17 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	return nil
 }
 
-// NewStream opens a streaming call as a gRPC call of its own.
+// NewStream opens a streaming call as a gRPC call of its own. It first closes
+// the idle call streams, so that they do not hold the plugin's stream slots
+// when it limits them; streaming calls are few, and later calls open new ones.
 func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, s := range idle {
+		s.cancel()
+	}
 	return c.cc.NewStream(ctx, desc, method, opts...)
 }
 
@@ -127,25 +137,21 @@ func (c *Conn) unaryOnly() bool {
 	return c.unary
 }
 
-// take returns the stream that was idle last, or opens one.
-func (c *Conn) take() (*callStream, error) {
+// take returns the stream that was idle last, or a new one that its first
+// call opens.
+func (c *Conn) take() *callStream {
 	c.mu.Lock()
 	if n := len(c.idle); n > 0 {
 		s := c.idle[n-1]
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
-		return s, nil
+		return s
 	}
 	c.mu.Unlock()
 	// A stream outlives the call that opens it, so it gets a context of its
 	// own, which a call cancels when its caller stops waiting.
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := callsv1.NewCallsClient(c.cc).Stream(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return &callStream{stream: stream, cancel: cancel}, nil
+	return &callStream{ctx: ctx, cancel: cancel}
 }
 
 // put keeps s for the next call, or closes it when enough streams are idle.
@@ -160,29 +166,38 @@ func (c *Conn) put(s *callStream) {
 	s.cancel()
 }
 
-// callStream is an open stream that carries one call at a time.
+// callStream is a stream that carries one call at a time.
 type callStream struct {
-	stream callsv1.Calls_StreamClient
+	ctx    context.Context
 	cancel context.CancelFunc
+	// stream is nil until the first call opens it.
+	stream callsv1.Calls_StreamClient
 }
 
-// call sends r and waits for its reply. When ctx ends first, it cancels the
-// stream, which cancels the call in the plugin, and the stream is not used
-// again. Any error leaves the stream canceled.
-func (s *callStream) call(ctx context.Context, r *callsv1.Request) (*callsv1.Reply, error) {
+// call opens the stream if it is new, sends r and waits for its reply. When
+// ctx ends first, it cancels the stream, which cancels the call in the plugin.
+// It reports whether the stream may carry another call: not after an error,
+// and not once ctx ended, even when the reply came at the same moment.
+func (s *callStream) call(ctx context.Context, cc grpc.ClientConnInterface, r *callsv1.Request) (*callsv1.Reply, bool, error) {
 	stop := context.AfterFunc(ctx, s.cancel)
-	err := s.stream.Send(r)
+	var err error
+	if s.stream == nil {
+		// Opening waits for a free stream slot when the plugin limits them.
+		s.stream, err = callsv1.NewCallsClient(cc).Stream(s.ctx)
+	}
 	var answer *callsv1.Reply
+	if err == nil {
+		err = s.stream.Send(r)
+	}
 	if err == nil || errors.Is(err, io.EOF) {
 		// After io.EOF from Send, Recv returns the status that ended the stream.
 		answer, err = s.stream.Recv()
 	}
-	stop()
-	if err != nil {
+	if !stop() || err != nil {
 		s.cancel()
-		return nil, err
+		return answer, false, err
 	}
-	return answer, nil
+	return answer, true, nil
 }
 
 // streamError turns the error that ended a stream into the status a gRPC
@@ -203,7 +218,7 @@ func decodeStatus(b []byte) error {
 		return status.Errorf(codes.Internal, "call stream: decode the plugin's error: %v", err)
 	}
 	if codes.Code(st.GetCode()) == codes.OK {
-		return status.Errorf(codes.Internal, "call stream: the plugin failed a call with status OK: %s", st.GetMessage())
+		return status.Errorf(codes.Internal, "call stream: the plugin returned an error with status OK: %s", st.GetMessage())
 	}
 	return status.ErrorProto(&st)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"time"
+	"weak"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,18 +17,21 @@ import (
 	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
 )
 
-// servers holds the Calls service of each gRPC server, so that a plugin
-// process serving several services registers it once.
-var servers sync.Map // *grpc.Server -> *server
+// servers maps each gRPC server to its Calls service, so that a plugin
+// process serving several services registers it once. The keys are weak, and
+// a server's entry goes when the server is collected, as test servers are.
+var servers sync.Map // weak.Pointer[grpc.Server] -> *server
 
 // Register serves the unary methods of desc, implemented by impl, on the call
 // streams of s, registering the Calls service on s the first time. Call it
 // next to the generated Register function of the same service.
 func Register(s *grpc.Server, desc *grpc.ServiceDesc, impl any) {
-	v, loaded := servers.LoadOrStore(s, &server{methods: make(map[string]method)})
+	key := weak.Make(s)
+	v, loaded := servers.LoadOrStore(key, &server{methods: make(map[string]method)})
 	srv := v.(*server)
 	if !loaded {
 		callsv1.RegisterCallsServer(s, srv)
+		runtime.AddCleanup(s, func(key weak.Pointer[grpc.Server]) { servers.Delete(key) }, key)
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()

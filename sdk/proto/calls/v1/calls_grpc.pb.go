@@ -6,8 +6,9 @@
 // request; on an open stream a call costs one message each way. Streaming
 // RPCs such as PrepareArtifact keep their own gRPC calls.
 //
-// A plugin that does not serve this service ends the stream with
-// UNIMPLEMENTED, and the host then makes every call as a gRPC call of its own.
+// When a plugin does not serve this service, its gRPC server ends the stream
+// with UNIMPLEMENTED, and the host then makes every call as a gRPC call of its
+// own.
 //
 // Compatibility rule: as for estela.engine.v1, every change within v1 is
 // additive.
