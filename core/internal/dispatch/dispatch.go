@@ -116,28 +116,31 @@ const (
 // next call, which their notification or the next tick brings. It stops early when the engine
 // is unavailable (with an error), when the engine is at capacity (without one), or when ctx
 // ends: the jobs not launched go back to the queue without counting an attempt. Several
-// workers may call it at once, and each job is claimed by one of them.
-func (s *Service) DispatchQueued(ctx context.Context) error {
+// workers may call it at once, and each job is claimed by one of them. It returns how many
+// jobs it claimed, launched or not.
+func (s *Service) DispatchQueued(ctx context.Context) (int, error) {
 	if at := s.fullAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < capacityWait {
-		return nil
+		return 0, nil
 	}
+	claimed := 0
 	for ctx.Err() == nil {
 		launches, err := s.store.ClaimQueuedJobs(ctx, claimBatch)
 		if err != nil {
-			return err
+			return claimed, err
 		}
+		claimed += len(launches)
 		err = s.launchAll(ctx, launches)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return claimed, ctx.Err()
 		}
 		if errors.Is(err, errdefs.ErrAtCapacity) {
-			return nil
+			return claimed, nil
 		}
 		if err != nil || len(launches) < claimBatch {
-			return err
+			return claimed, err
 		}
 	}
-	return ctx.Err()
+	return claimed, ctx.Err()
 }
 
 // launchAll launches claimed jobs, s.settings.Launchers at a time. After the engine reports

@@ -277,8 +277,12 @@ func TestDispatchQueuedLaunchesEveryJob(t *testing.T) {
 	eng := &recordingEngine{}
 	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 4})
 
-	if err := svc.DispatchQueued(ctx); err != nil {
-		t.Fatalf("dispatch queued: %v", err)
+	claimed, err := svc.DispatchQueued(ctx)
+	if err != nil || claimed != len(jids) {
+		t.Fatalf("dispatch queued = %d jobs claimed, error %v; want %d, no error", claimed, err, len(jids))
+	}
+	if claimed, err := svc.DispatchQueued(ctx); err != nil || claimed != 0 {
+		t.Errorf("dispatch with nothing queued = %d jobs claimed, error %v; want 0, no error", claimed, err)
 	}
 	names := map[string]int{}
 	for _, spec := range eng.specs {
@@ -305,7 +309,7 @@ func TestDispatchQueuedWaitsForUnavailableEngine(t *testing.T) {
 	eng := &failingEngine{err: errdefs.Unavailable("the engine plugin is restarting")}
 	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 4})
 
-	if err := svc.DispatchQueued(ctx); !errors.Is(err, errdefs.ErrUnavailable) {
+	if _, err := svc.DispatchQueued(ctx); !errors.Is(err, errdefs.ErrUnavailable) {
 		t.Fatalf("dispatch queued = %v, want an unavailable error", err)
 	}
 	if calls := eng.calls.Load(); calls < 1 || calls > 4 {
@@ -321,7 +325,7 @@ func TestDispatchQueuedWaitsForUnavailableEngine(t *testing.T) {
 	}
 	// The jobs wait before their next claim, so a call at once finds none and calls no engine.
 	before := eng.calls.Load()
-	if err := svc.DispatchQueued(ctx); err != nil {
+	if _, err := svc.DispatchQueued(ctx); err != nil {
 		t.Errorf("dispatch queued at once after = %v, want nothing to do", err)
 	}
 	if eng.calls.Load() != before {
@@ -338,7 +342,7 @@ func TestDispatchQueuedRetriesWithBackoff(t *testing.T) {
 	eng := &failingEngine{err: errors.New("disk full")}
 	svc := newServiceWith(t, st, eng, dispatch.Settings{})
 
-	if err := svc.DispatchQueued(ctx); err != nil {
+	if _, err := svc.DispatchQueued(ctx); err != nil {
 		t.Fatalf("dispatch queued: %v", err)
 	}
 	for _, jid := range jids {
@@ -392,7 +396,7 @@ func TestDispatchQueuedShutdownReturnsJobs(t *testing.T) {
 		<-eng.started
 		cancel()
 	}()
-	if err := svc.DispatchQueued(ctx); err == nil {
+	if _, err := svc.DispatchQueued(ctx); err == nil {
 		t.Error("dispatch queued during a shutdown returned no error")
 	}
 	waiting := 0
@@ -453,7 +457,7 @@ func TestDispatchQueuedWaitsForEngineCapacity(t *testing.T) {
 	eng := &cappedEngine{limit: 10, created: map[string]bool{}}
 	svc := newServiceWith(t, st, eng, dispatch.Settings{Launchers: 4})
 
-	if err := svc.DispatchQueued(ctx); err != nil {
+	if _, err := svc.DispatchQueued(ctx); err != nil {
 		t.Fatalf("dispatch queued on a full engine = %v, want no error", err)
 	}
 	got := jobStatuses(t, st, jids)
@@ -470,7 +474,7 @@ func TestDispatchQueuedWaitsForEngineCapacity(t *testing.T) {
 	}
 
 	rejected := eng.rejected
-	if err := svc.DispatchQueued(ctx); err != nil {
+	if _, err := svc.DispatchQueued(ctx); err != nil {
 		t.Errorf("dispatch queued at once after = %v, want nothing to do", err)
 	}
 	if eng.rejected != rejected || len(eng.created) != 10 {
@@ -486,7 +490,7 @@ func TestDispatchQueuedWaitsForEngineCapacity(t *testing.T) {
 	for _, limit := range []int{13, 40} {
 		eng.setLimit(limit)
 		time.Sleep(1100 * time.Millisecond)
-		if err := svc.DispatchQueued(ctx); err != nil {
+		if _, err := svc.DispatchQueued(ctx); err != nil {
 			t.Fatalf("dispatch queued with room for %d = %v", limit, err)
 		}
 	}

@@ -7,6 +7,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -22,9 +23,10 @@ const TaskBuildDeploy = "build_deploy"
 
 // Handlers is the work the worker does. Every handler must be idempotent: a task may run twice.
 type Handlers interface {
-	// DispatchQueued launches the queued jobs that are due. Every worker calls it at once, so
-	// concurrent calls must split the jobs without launching one twice.
-	DispatchQueued(ctx context.Context) error
+	// DispatchQueued launches the queued jobs that are due and returns how many it claimed.
+	// Every worker calls it at once, so concurrent calls must split the jobs without launching
+	// one twice.
+	DispatchQueued(ctx context.Context) (int, error)
 	BuildDeploy(ctx context.Context, did int64) error
 	Reconcile(ctx context.Context) error
 	// FireCron creates the jobs of due cron jobs. Every worker calls it at once, so it must let
@@ -274,7 +276,13 @@ func (q *Queue) Run(ctx context.Context, h Handlers, opts WorkerOptions) {
 	// The first claim comes at once, for the jobs queued while no worker ran.
 	signal(dispatchNow)
 	loops.Go(func() {
-		every(ctx, log, "launch queued jobs", opts.DispatchEvery, dispatchNow, spaced(claimGap, h.DispatchQueued))
+		every(ctx, log, "launch queued jobs", opts.DispatchEvery, dispatchNow, spaced(claimGap, func(ctx context.Context) error {
+			claimed, err := h.DispatchQueued(ctx)
+			if err == nil && claimed == 0 {
+				return errIdle
+			}
+			return err
+		}))
 	})
 	go func() {
 		for {
@@ -332,12 +340,18 @@ func (q *Queue) tryLock(ctx context.Context, name string, ttl time.Duration) (bo
 	return reply == "OK", err
 }
 
+// errIdle is what a run of every returns when it found nothing to do. It is neither a failure
+// nor a success: after a failed launch the failed jobs wait before they are due again, and the
+// rounds in between, with nothing to launch, do not show that the engine works again.
+var errIdle = errors.New("nothing to do")
+
 // every calls run on every tick, and at once for each signal on now (nil for none), until ctx
 // is done. It runs in each worker process rather than as a gocraft/work periodic task, which
 // would reach only one worker per tick. With every worker calling run at once, a minute with
 // many due cron jobs, or a long queue of jobs, is split among them. Calls never overlap: the
 // ticks and signals that come while one runs collapse into one. A run of failures is logged
-// under name at its first failure and then once a minute.
+// under name at its first failure and then once a minute, and its end at the next success;
+// calls that return errIdle do not end it.
 func every(ctx context.Context, log hclog.Logger, name string, interval time.Duration, now <-chan struct{}, run func(context.Context) error) {
 	if interval <= 0 {
 		interval = time.Second
@@ -355,6 +369,7 @@ func every(ctx context.Context, log hclog.Logger, name string, interval time.Dur
 		}
 		err := run(ctx)
 		switch {
+		case errors.Is(err, errIdle):
 		case err == nil && failures > 0:
 			log.Info(name+" works again", "failures", failures)
 			failures = 0

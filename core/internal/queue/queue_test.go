@@ -1,7 +1,10 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +175,37 @@ func TestSpacedKeepsTheGap(t *testing.T) {
 		if gap := starts[i].Sub(starts[i-1]); gap < 50*time.Millisecond {
 			t.Errorf("call %d started %s after the one before, want at least 50ms", i+1, gap)
 		}
+	}
+}
+
+// During an outage the rounds with nothing due neither end the run of failures nor log it
+// again: one line when it starts and one when a round works again.
+func TestEveryLogsAnOutageOnceAcrossIdleRounds(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logged bytes.Buffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &logged, Level: hclog.Info})
+	outage := errors.New("engine unavailable")
+	results := []error{outage, errIdle, errIdle, outage, errIdle, outage, nil, errIdle, nil}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		calls := 0
+		every(ctx, log, "launch queued jobs", time.Millisecond, nil, func(context.Context) error {
+			err := results[calls]
+			if calls++; calls == len(results) {
+				cancel()
+			}
+			return err
+		})
+	}()
+	<-done
+	got := logged.String()
+	if n := strings.Count(got, "launch queued jobs failed"); n != 1 {
+		t.Errorf("the outage was logged %d times, want once:\n%s", n, got)
+	}
+	if n := strings.Count(got, "launch queued jobs works again"); n != 1 || !strings.Contains(got, "failures=3") {
+		t.Errorf("the end of the outage was logged %d times, want once with failures=3:\n%s", n, got)
 	}
 }
