@@ -340,7 +340,7 @@ func (q *Queue) tryLock(ctx context.Context, name string, ttl time.Duration) (bo
 	return reply == "OK", err
 }
 
-// errIdle is what a run of every returns when it found nothing to do. It is neither a failure
+// errIdle is the result of a run of every that found nothing to do. It is neither a failure
 // nor a success: after a failed launch the failed jobs wait before they are due again, and the
 // rounds in between, with nothing to launch, do not show that the engine works again.
 var errIdle = errors.New("nothing to do")
@@ -350,8 +350,8 @@ var errIdle = errors.New("nothing to do")
 // would reach only one worker per tick. With every worker calling run at once, a minute with
 // many due cron jobs, or a long queue of jobs, is split among them. Calls never overlap: the
 // ticks and signals that come while one runs collapse into one. A run of failures is logged
-// under name at its first failure and then once a minute, and its end at the next success;
-// calls that return errIdle do not end it.
+// under name at its first failure and then once a minute, and its end at the next success.
+// Calls that return errIdle do not end it.
 func every(ctx context.Context, log hclog.Logger, name string, interval time.Duration, now <-chan struct{}, run func(context.Context) error) {
 	if interval <= 0 {
 		interval = time.Second
