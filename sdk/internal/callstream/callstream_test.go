@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/estela-go/estela-go/sdk/errdefs"
@@ -80,6 +81,8 @@ type fixture struct {
 	impl   *testEngine
 	counts *counts
 	server *grpc.Server
+	// plain makes gRPC calls on the same connection, without the streams.
+	plain enginev1.EngineClient
 }
 
 // serve starts a gRPC server on a Unix socket, with the engine on the call
@@ -118,7 +121,8 @@ func serve(t testing.TB, unaryOnly bool, maxReplyBytes int, opts ...grpc.ServerO
 	}
 	t.Cleanup(func() { _ = cc.Close() })
 	conn := callstream.NewConn(cc)
-	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s}
+	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s,
+		plain: enginev1.NewEngineClient(cc)}
 }
 
 func getJob(t *testing.T, c enginev1.EngineClient, name string) {
@@ -384,4 +388,70 @@ func TestStreamSlotsOfAPluginThatLimitsThem(t *testing.T) {
 		t.Errorf("WatchJobs with idle call streams holding the slots = %v, want the engine's UNIMPLEMENTED", err)
 	}
 	getJob(t, f.client, "after the streaming call")
+}
+
+// More calls at once than the plugin has stream slots: a call that waits for a
+// slot takes the stream of a call that returned, as a gRPC call would take the
+// slot it frees.
+func TestMoreCallsThanStreamSlots(t *testing.T) {
+	f := serve(t, false, 1<<20, grpc.MaxConcurrentStreams(2))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range 5 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := f.client.GetJob(ctx, &enginev1.GetJobRequest{Name: "sleep 300ms"}); err != nil {
+				t.Errorf("call %d of 5 with 2 slots: %v", i+1, err)
+			}
+		})
+	}
+	wg.Wait()
+	// Three rounds of 300 ms; a call left waiting for a slot would take its 10 s.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("5 calls of 300 ms on 2 slots took %s", took.Round(time.Millisecond))
+	}
+}
+
+// Idle streams give their slots back after a while, so that calls made without
+// them, as go-plugin's health checks are, get a slot.
+func TestIdleStreamsGiveTheirSlotsBack(t *testing.T) {
+	f := serve(t, false, 1<<20, grpc.MaxConcurrentStreams(2))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { getJob(t, f.client, "sleep 100ms") })
+	}
+	wg.Wait()
+	// Both streams are idle and hold both slots.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := f.plain.GetJob(ctx, &enginev1.GetJobRequest{Name: "plain"}); err != nil {
+		t.Fatalf("a gRPC call while idle streams held the slots: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a gRPC call waited %s for a slot held by idle streams", took.Round(time.Millisecond))
+	}
+}
+
+// When the plugin's server closes a connection that reached its age, the idle
+// streams on it end. A call on one of them may fail, as a gRPC call under way
+// at that moment would, but only one: the next call goes on a new stream.
+func TestCallsAfterTheServerClosesAnOldConnection(t *testing.T) {
+	f := serve(t, false, 1<<20, grpc.KeepaliveParams(keepalive.ServerParameters{
+		MaxConnectionAge: 300 * time.Millisecond, MaxConnectionAgeGrace: 100 * time.Millisecond,
+	}))
+	var wg sync.WaitGroup
+	for round := range 4 {
+		// Several idle streams on the connection about to close.
+		for range 3 {
+			wg.Go(func() { getJob(t, f.client, "sleep 20ms") })
+		}
+		wg.Wait()
+		time.Sleep(600 * time.Millisecond)
+		_, _ = f.client.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "may fail"})
+		if _, err := f.client.GetJob(context.Background(), &enginev1.GetJobRequest{Name: fmt.Sprintf("round %d", round)}); err != nil {
+			t.Errorf("round %d: the second call after the server closed the old connection: %v", round, err)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,10 +30,14 @@ import (
 )
 
 // maxIdleStreams is how many idle streams a Conn keeps. More calls at once
-// open more streams, which are closed when their call returns. Each open
-// stream counts against a plugin's limit of concurrent streams, if it sets
-// one, so NewStream closes the idle ones before it opens a stream of its own.
+// open more streams, which are closed when their call returns.
 const maxIdleStreams = 16
+
+// idleTimeout is how long a stream stays open without a call. Each open
+// stream holds one of the plugin's stream slots, which the plugin may limit,
+// so idle streams are closed soon: go-plugin's own calls and the streaming
+// calls need slots too.
+const idleTimeout = time.Second
 
 // Conn sends the unary calls of generated gRPC clients on call streams, and
 // their streaming calls as gRPC calls on the connection.
@@ -42,7 +47,21 @@ type Conn struct {
 	mu sync.Mutex
 	// unary is set once the plugin ended a stream with UNIMPLEMENTED.
 	unary bool
-	idle  []*callStream
+	// idle holds the idle streams, the longest idle first.
+	idle []*callStream
+	// opening holds the calls that are opening a stream, the oldest first. A
+	// stream that becomes idle stops the oldest opening, which may be waiting
+	// for a free slot, so that its call takes the idle stream instead.
+	opening []*opening
+	// sweeping is set while a goroutine closes the streams idle too long.
+	sweeping bool
+}
+
+// opening is a call that is opening a stream.
+type opening struct {
+	cancel context.CancelFunc
+	// stopped is set when a stream became idle and the opening was canceled.
+	stopped bool
 }
 
 var _ grpc.ClientConnInterface = (*Conn)(nil)
@@ -76,25 +95,35 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		r.TimeoutNanos = int64(timeout)
 	}
 
-	s := c.take()
-	answer, reusable, err := s.call(ctx, c.cc, r)
-	if reusable {
-		c.put(s)
-	}
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		return status.FromContextError(ctx.Err()).Err()
-	case status.Code(err) == codes.Unimplemented:
-		// Only a plugin without the Calls service ends a stream with
-		// UNIMPLEMENTED, before it reads the request; a method's own
-		// UNIMPLEMENTED comes in a reply.
-		c.mu.Lock()
-		c.unary = true
-		c.mu.Unlock()
-		return c.cc.Invoke(ctx, method, args, reply, opts...)
-	default:
-		return streamError(err)
+	var answer *callsv1.Reply
+	for tries := 0; ; tries++ {
+		s, reused, err := c.take(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return streamError(err)
+		}
+		var sent, reusable bool
+		answer, sent, reusable, err = s.call(ctx, r)
+		if reusable {
+			c.put(s)
+		}
+		// A stream can end while it is idle. When its connection ended, Send
+		// may fail without sending, and another stream can carry the request.
+		if err != nil && reused && !sent && ctx.Err() == nil && tries < maxIdleStreams {
+			continue
+		}
+		if err != nil && reused && status.Code(err) == codes.Unavailable {
+			// The idle streams may be on the same connection, which the plugin's
+			// server may have closed, as it does with connections past their age:
+			// close them, so that one call fails instead of one on each.
+			c.closeIdle()
+		}
+		if err != nil {
+			return c.callError(ctx, err, func() error { return c.cc.Invoke(ctx, method, args, reply, opts...) })
+		}
+		break
 	}
 
 	if len(answer.GetStatus()) > 0 {
@@ -106,10 +135,35 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	return nil
 }
 
+// callError turns the error of a call on a stream into the call's error. When
+// the plugin does not serve the streams, it makes the call with unary, as it
+// makes every later call.
+func (c *Conn) callError(ctx context.Context, err error, unary func() error) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	if status.Code(err) != codes.Unimplemented {
+		return streamError(err)
+	}
+	// Only a plugin without the Calls service ends a stream with
+	// UNIMPLEMENTED, before it reads the request; a method's own
+	// UNIMPLEMENTED comes in a reply.
+	c.mu.Lock()
+	c.unary = true
+	c.mu.Unlock()
+	return unary()
+}
+
 // NewStream opens a streaming call as a gRPC call of its own. It first closes
 // the idle call streams, so that they do not hold the plugin's stream slots
 // when it limits them; streaming calls are few, and later calls open new ones.
 func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	c.closeIdle()
+	return c.cc.NewStream(ctx, desc, method, opts...)
+}
+
+// closeIdle closes every idle stream.
+func (c *Conn) closeIdle() {
 	c.mu.Lock()
 	idle := c.idle
 	c.idle = nil
@@ -117,7 +171,6 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 	for _, s := range idle {
 		s.cancel()
 	}
-	return c.cc.NewStream(ctx, desc, method, opts...)
 }
 
 // onlyStaticMethod reports whether opts hold nothing but the StaticMethod
@@ -137,67 +190,115 @@ func (c *Conn) unaryOnly() bool {
 	return c.unary
 }
 
-// take returns the stream that was idle last, or a new one that its first
-// call opens.
-func (c *Conn) take() *callStream {
-	c.mu.Lock()
-	if n := len(c.idle); n > 0 {
-		s := c.idle[n-1]
-		c.idle = c.idle[:n-1]
+// take returns the stream that was idle last, or opens one. It reports
+// whether the stream carried calls before.
+func (c *Conn) take(ctx context.Context) (*callStream, bool, error) {
+	for {
+		c.mu.Lock()
+		if n := len(c.idle); n > 0 {
+			s := c.idle[n-1]
+			c.idle = c.idle[:n-1]
+			c.mu.Unlock()
+			return s, true, nil
+		}
+		// A stream outlives the call that opens it, so it gets a context of its
+		// own. The call's context bounds only the wait for a free slot.
+		streamCtx, cancel := context.WithCancel(context.Background())
+		o := &opening{cancel: cancel}
+		c.opening = append(c.opening, o)
 		c.mu.Unlock()
-		return s
+
+		stop := context.AfterFunc(ctx, cancel)
+		stream, err := callsv1.NewCallsClient(c.cc).Stream(streamCtx)
+		stop()
+		c.mu.Lock()
+		stopped := o.stopped
+		c.opening = slices.DeleteFunc(c.opening, func(other *opening) bool { return other == o })
+		c.mu.Unlock()
+		switch {
+		case ctx.Err() != nil:
+			cancel()
+			return nil, false, ctx.Err()
+		case stopped:
+			cancel()
+			continue // a stream became idle: take it
+		case err != nil:
+			cancel()
+			return nil, false, err
+		}
+		return &callStream{stream: stream, cancel: cancel}, false, nil
 	}
-	c.mu.Unlock()
-	// A stream outlives the call that opens it, so it gets a context of its
-	// own, which a call cancels when its caller stops waiting.
-	ctx, cancel := context.WithCancel(context.Background())
-	return &callStream{ctx: ctx, cancel: cancel}
 }
 
-// put keeps s for the next call, or closes it when enough streams are idle.
+// put keeps s for the next call, and stops the oldest opening so that its call
+// takes s. Past maxIdleStreams it closes the stream idle longest.
 func (c *Conn) put(s *callStream) {
 	c.mu.Lock()
-	if len(c.idle) < maxIdleStreams {
-		c.idle = append(c.idle, s)
+	defer c.mu.Unlock()
+	s.idleSince = time.Now()
+	c.idle = append(c.idle, s)
+	if len(c.opening) > 0 {
+		o := c.opening[0]
+		c.opening = c.opening[1:]
+		o.stopped = true
+		o.cancel()
+	}
+	if len(c.idle) > maxIdleStreams {
+		c.idle[0].cancel()
+		c.idle = c.idle[1:]
+	}
+	if !c.sweeping {
+		c.sweeping = true
+		go c.sweep()
+	}
+}
+
+// sweep closes the streams idle for idleTimeout, and returns when none is idle.
+func (c *Conn) sweep() {
+	for {
+		time.Sleep(idleTimeout / 2)
+		c.mu.Lock()
+		n := 0
+		for n < len(c.idle) && time.Since(c.idle[n].idleSince) >= idleTimeout {
+			c.idle[n].cancel()
+			n++
+		}
+		c.idle = c.idle[n:]
+		if len(c.idle) == 0 {
+			c.sweeping = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
-		return
 	}
-	c.mu.Unlock()
-	s.cancel()
 }
 
-// callStream is a stream that carries one call at a time.
+// callStream is an open stream that carries one call at a time.
 type callStream struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	// stream is nil until the first call opens it.
 	stream callsv1.Calls_StreamClient
+	cancel context.CancelFunc
+	// idleSince is when the stream's last call returned.
+	idleSince time.Time
 }
 
-// call opens the stream if it is new, sends r and waits for its reply. When
-// ctx ends first, it cancels the stream, which cancels the call in the plugin.
-// It reports whether the stream may carry another call: not after an error,
+// call sends r and waits for its reply. When ctx ends first, it cancels the
+// stream, which cancels the call in the plugin. It reports whether the request
+// left, and whether the stream may carry another call: not after an error,
 // and not once ctx ended, even when the reply came at the same moment.
-func (s *callStream) call(ctx context.Context, cc grpc.ClientConnInterface, r *callsv1.Request) (*callsv1.Reply, bool, error) {
+func (s *callStream) call(ctx context.Context, r *callsv1.Request) (answer *callsv1.Reply, sent, reusable bool, err error) {
 	stop := context.AfterFunc(ctx, s.cancel)
-	var err error
-	if s.stream == nil {
-		// Opening waits for a free stream slot when the plugin limits them.
-		s.stream, err = callsv1.NewCallsClient(cc).Stream(s.ctx)
-	}
-	var answer *callsv1.Reply
-	if err == nil {
-		err = s.stream.Send(r)
-	}
+	err = s.stream.Send(r)
+	// Send returns io.EOF, without sending, when the stream has ended; Recv
+	// then returns the status that ended it.
+	sent = err == nil
 	if err == nil || errors.Is(err, io.EOF) {
-		// After io.EOF from Send, Recv returns the status that ended the stream.
 		answer, err = s.stream.Recv()
 	}
 	if !stop() || err != nil {
 		s.cancel()
-		return answer, false, err
+		return answer, sent, false, err
 	}
-	return answer, true, nil
+	return answer, sent, true, nil
 }
 
 // streamError turns the error that ended a stream into the status a gRPC
