@@ -298,6 +298,12 @@ func TestListPagination(t *testing.T) {
 		t.Errorf("page past the end: %d %s, want 404 Invalid page.", r.status, r.raw)
 	}
 	expectField(t, f.get("viewer", base+"?page=abc"), "page", "page=abc")
+	// A page number whose offset would overflow, with and without a filter, and from an
+	// outsider, whose request the statement runs before the role check.
+	for _, user := range []string{"viewer", "outsider"} {
+		expectField(t, f.get(user, base+"?page=9223372036854775807"), "page", user+": page=2^63-1")
+		expectField(t, f.get(user, base+"?page=1000000001&tag=t1"), "page", user+": page=10^9+1 with a tag")
+	}
 	expectField(t, f.get("viewer", base+"?page_size=0"), "page_size", "page_size=0")
 	expectField(t, f.get("viewer", base+"?status=PAUSED"), "status", "status=PAUSED")
 }

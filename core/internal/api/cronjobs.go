@@ -239,7 +239,7 @@ func readCountedPage(r *http.Request) (pageParams, error) {
 	q := r.URL.Query()
 	if raw := q.Get("page"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || n > maxPageNumber {
 			return p, invalid
 		}
 		p.page = n

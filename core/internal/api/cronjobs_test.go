@@ -437,7 +437,7 @@ func TestListProjectCronJobs(t *testing.T) {
 	if results, _ := r.body["results"].([]any); r.status != http.StatusOK || len(results) != 0 || r.body["count"] != float64(12) {
 		t.Errorf("page past the end: %d %s, want 200 with no results", r.status, r.raw)
 	}
-	for _, query := range []string{"page_size=abc", "page_size=0", "page_size=101", "page=0", "page=x"} {
+	for _, query := range []string{"page_size=abc", "page_size=0", "page_size=101", "page=0", "page=x", "page=9223372036854775807"} {
 		r := f.get("viewer", list+"?"+query)
 		if want := `{"error":"Invalid page size parameter."}` + "\n"; r.status != http.StatusBadRequest || r.raw != want {
 			t.Errorf("%s: %d %s, want 400 %s", query, r.status, r.raw, want)

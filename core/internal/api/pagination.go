@@ -25,13 +25,17 @@ func readBoundedPage(r *http.Request, def, max int) (pageParams, error) {
 	return readPageParams(r, def, max, false)
 }
 
+// maxPageNumber bounds page numbers, so that a page's offset cannot overflow. No list holds
+// that many pages of even one item.
+const maxPageNumber = 1_000_000_000
+
 func readPageParams(r *http.Request, def, max int, clamp bool) (pageParams, error) {
 	p := pageParams{page: 1, size: def}
 	q := r.URL.Query()
 	if raw := q.Get("page"); raw != "" {
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 {
-			return p, errField("page", "A page number must be a positive integer.")
+		if err != nil || n < 1 || n > maxPageNumber {
+			return p, errField("page", fmt.Sprintf("A page number must be an integer between 1 and %d.", maxPageNumber))
 		}
 		p.page = n
 	}

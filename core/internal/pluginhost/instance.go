@@ -102,7 +102,7 @@ func (i *instance) get(ctx context.Context) (any, error) {
 	}
 	if wait := i.backoff(); time.Since(i.lastStart) < wait {
 		return nil, fmt.Errorf("%w: %s plugin %q failed to start %d times, next try in %s",
-			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, i.failures, (wait - time.Since(i.lastStart)).Round(time.Second))
+			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, i.failures, (wait - time.Since(i.lastStart)).Round(100*time.Millisecond))
 	}
 	i.lastStart = time.Now()
 	if err := i.start(ctx); err != nil {
@@ -229,24 +229,36 @@ func (i *instance) callContext(ctx context.Context, timeout time.Duration) (cont
 // needed. When the call fails because the plugin process is gone, the process is started again
 // and, for calls that are safe to repeat, the call is made once more.
 func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration, repeatable bool, fn func(context.Context, I) (T, error)) (T, error) {
-	result, err := invokeOnce(ctx, inst, timeout, fn)
+	result, called, err := invokeOnce(ctx, inst, timeout, fn)
 	inst.countTimeout(ctx, err)
-	if err == nil || !errors.Is(err, errdefs.ErrUnavailable) || !inst.dropIfDead() || !repeatable {
+	// A call that never reached a plugin, because it failed to start or waits to be started
+	// again, is not made again: the second try would meet the same state.
+	if err == nil || !called || !errors.Is(err, errdefs.ErrUnavailable) || !inst.dropIfDead() || !repeatable {
 		return result, err
 	}
 	inst.opts.Logger.Warn("plugin process gone during a call, calling again", "error", err)
-	return invokeOnce(ctx, inst, timeout, fn)
+	result, _, err = invokeOnce(ctx, inst, timeout, fn)
+	return result, err
 }
 
-func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, error) {
+// invokeOnce makes one call, starting the plugin when needed. It reports whether the call
+// reached a started plugin.
+func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, bool, error) {
 	var zero T
 	raw, err := inst.get(ctx)
+	if err != nil && !errors.Is(err, errdefs.ErrUnavailable) {
+		// A plugin that fails to start or to take its settings is down for the calls that need
+		// it: the job waits for it and no attempt is used. Only ErrPluginDown is kept in the
+		// chain, so that a settings error does not read as a call's invalid argument.
+		err = fmt.Errorf("%w: %v", ErrPluginDown, err)
+	}
 	if err != nil {
-		return zero, err
+		return zero, false, err
 	}
 	ctx, cancel := inst.callContext(ctx, timeout)
 	defer cancel()
-	return fn(ctx, raw.(I))
+	result, err := fn(ctx, raw.(I))
+	return result, true, err
 }
 
 // countTimeout restarts a plugin whose calls keep running out of their own deadline while the

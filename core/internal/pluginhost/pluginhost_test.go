@@ -106,6 +106,18 @@ func TestConfigureDiagnostics(t *testing.T) {
 	}
 }
 
+// A call to a plugin that fails to take its settings reads as the plugin being down, so that
+// the job waits for it without using an attempt, and not as the job's invalid argument.
+func TestCallToPluginThatFailsToStart(t *testing.T) {
+	t.Parallel()
+	e := NewEngine(engineOptions(t, map[string]any{"job_side_dir": "/nonexistent"}))
+	defer e.Close()
+	_, err := e.CreateJob(context.Background(), &engine.CreateJobRequest{Spec: engine.JobSpec{Name: "j", Command: []string{"true"}}})
+	if !errors.Is(err, ErrPluginDown) || !errors.Is(err, errdefs.ErrUnavailable) || errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "data_dir") {
+		t.Errorf("CreateJob on a plugin whose settings are rejected = %v, want ErrPluginDown, not ErrInvalid, naming data_dir", err)
+	}
+}
+
 func TestTypedErrorsCrossBoundary(t *testing.T) {
 	t.Parallel()
 	e := NewEngine(engineOptions(t, localSettings(t)))

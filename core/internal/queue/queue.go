@@ -16,6 +16,8 @@ import (
 	"github.com/gocraft/work"
 	"github.com/gomodule/redigo/redis"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
 // TaskBuildDeploy is the name of the queued task that prepares a deploy.
@@ -340,9 +342,11 @@ func (q *Queue) tryLock(ctx context.Context, name string, ttl time.Duration) (bo
 	return reply == "OK", err
 }
 
-// errIdle is the result of a run of every that found nothing to do. It is neither a failure
-// nor a success: after a failed launch the failed jobs wait before they are due again, and the
-// rounds in between, with nothing to launch, do not show that the engine works again.
+// errIdle is the result of a run of every that found nothing to do. After a failed launch,
+// whose error wraps errdefs.ErrUnavailable, it is neither a failure nor a success. The failed
+// jobs wait before they are due again, so the rounds in between have nothing to launch and do
+// not show that the engine works again. After any other failure, such as Postgres refusing
+// the claim, it is a success: the claim worked.
 var errIdle = errors.New("nothing to do")
 
 // every calls run on every tick, and at once for each signal on now (nil for none), until ctx
@@ -351,7 +355,7 @@ var errIdle = errors.New("nothing to do")
 // many due cron jobs, or a long queue of jobs, is split among them. Calls never overlap: the
 // ticks and signals that come while one runs collapse into one. A run of failures is logged
 // under name at its first failure and then once a minute, and its end at the next success.
-// Calls that return errIdle do not end it.
+// Calls that return errIdle end it only when the last failure was not the engine's.
 func every(ctx context.Context, log hclog.Logger, name string, interval time.Duration, now <-chan struct{}, run func(context.Context) error) {
 	if interval <= 0 {
 		interval = time.Second
@@ -359,6 +363,7 @@ func every(ctx context.Context, log hclog.Logger, name string, interval time.Dur
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	var failures int
+	var lastErr error
 	var lastLogged time.Time
 	for {
 		select {
@@ -368,13 +373,18 @@ func every(ctx context.Context, log hclog.Logger, name string, interval time.Dur
 		case <-now:
 		}
 		err := run(ctx)
+		if errors.Is(err, errIdle) {
+			if errors.Is(lastErr, errdefs.ErrUnavailable) {
+				continue
+			}
+			err = nil
+		}
 		switch {
-		case errors.Is(err, errIdle):
 		case err == nil && failures > 0:
 			log.Info(name+" works again", "failures", failures)
-			failures = 0
+			failures, lastErr = 0, nil
 		case err != nil && ctx.Err() == nil:
-			failures++
+			failures, lastErr = failures+1, err
 			if failures == 1 || time.Since(lastLogged) >= time.Minute {
 				log.Error(name+" failed", "failures", failures, "error", err)
 				lastLogged = time.Now()

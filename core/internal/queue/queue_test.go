@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/estela-go/estela-go/core/internal/testenv"
+	"github.com/estela-go/estela-go/sdk/errdefs"
 )
 
 func TestTryLockOneHolder(t *testing.T) {
@@ -186,7 +188,7 @@ func TestEveryLogsAnOutageOnceAcrossIdleRounds(t *testing.T) {
 	defer cancel()
 	var logged bytes.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &logged, Level: hclog.Info})
-	outage := errors.New("engine unavailable")
+	outage := fmt.Errorf("launch job 7, engine unavailable: %w", errdefs.ErrUnavailable)
 	results := []error{outage, errIdle, errIdle, outage, errIdle, outage, nil, errIdle, nil}
 	done := make(chan struct{})
 	go func() {
@@ -207,5 +209,32 @@ func TestEveryLogsAnOutageOnceAcrossIdleRounds(t *testing.T) {
 	}
 	if n := strings.Count(got, "launch queued jobs works again"); n != 1 || !strings.Contains(got, "failures=3") {
 		t.Errorf("the end of the outage was logged %d times, want once with failures=3:\n%s", n, got)
+	}
+}
+
+// After a failure that is not the engine's, such as Postgres refusing the claim, a round with
+// nothing due shows that the claim works again.
+func TestEveryEndsADatabaseOutageOnAnIdleRound(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logged bytes.Buffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &logged, Level: hclog.Info})
+	results := []error{errors.New("claim queued jobs: connection refused"), errIdle, errIdle}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		calls := 0
+		every(ctx, log, "launch queued jobs", time.Millisecond, nil, func(context.Context) error {
+			err := results[calls]
+			if calls++; calls == len(results) {
+				cancel()
+			}
+			return err
+		})
+	}()
+	<-done
+	if got := logged.String(); strings.Count(got, "launch queued jobs works again") != 1 || !strings.Contains(got, "failures=1") {
+		t.Errorf("the first idle round after a database failure should log the end of the outage once:\n%s", got)
 	}
 }

@@ -156,7 +156,7 @@ func (c *Conn) callError(ctx context.Context, err error, unary func() error) err
 
 // NewStream opens a streaming call as a gRPC call of its own. It first closes
 // the idle call streams, so that they do not hold the plugin's stream slots
-// when it limits them; streaming calls are few, and later calls open new ones.
+// when it limits them. Streaming calls are few, and later calls open new ones.
 func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	c.closeIdle()
 	return c.cc.NewStream(ctx, desc, method, opts...)
