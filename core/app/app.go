@@ -194,9 +194,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func pluginCheck(healthy func() bool) api.HealthCheck {
-	return func(context.Context) error {
-		if !healthy() {
+func pluginCheck(healthy func(context.Context) bool) api.HealthCheck {
+	return func(ctx context.Context) error {
+		if !healthy(ctx) {
 			return errors.New("plugin process is not running or does not answer")
 		}
 		return nil

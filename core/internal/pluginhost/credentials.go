@@ -32,7 +32,7 @@ func (c *Credentials) Start(ctx context.Context) error {
 }
 
 // Healthy reports whether the plugin process runs and answers.
-func (c *Credentials) Healthy() bool { return c.inst.Healthy() }
+func (c *Credentials) Healthy(ctx context.Context) bool { return c.inst.Healthy(ctx) }
 
 // Close ends the plugin process.
 func (c *Credentials) Close() { c.inst.Close() }

@@ -34,7 +34,7 @@ func (e *Engine) Start(ctx context.Context) error {
 }
 
 // Healthy reports whether the plugin process runs and responds.
-func (e *Engine) Healthy() bool { return e.inst.Healthy() }
+func (e *Engine) Healthy(ctx context.Context) bool { return e.inst.Healthy(ctx) }
 
 // Close ends the plugin process.
 func (e *Engine) Close() { e.inst.Close() }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/estela-go/estela-go/sdk/credentials"
 	"github.com/estela-go/estela-go/sdk/engine"
@@ -195,8 +196,12 @@ func (i *instance) Info() *pluginapi.Info {
 	return i.info
 }
 
-// Healthy reports whether the plugin process runs and responds to a ping.
-func (i *instance) Healthy() bool {
+// healthTimeout bounds a health check of a plugin whose process is stopped or hangs.
+const healthTimeout = 5 * time.Second
+
+// Healthy reports whether the plugin process runs and replies to go-plugin's health check
+// before ctx ends, and within healthTimeout.
+func (i *instance) Healthy(ctx context.Context) bool {
 	i.mu.Lock()
 	client := i.client
 	i.mu.Unlock()
@@ -204,7 +209,19 @@ func (i *instance) Healthy() bool {
 		return false
 	}
 	rpc, err := client.Client()
-	return err == nil && rpc.Ping() == nil
+	if err != nil {
+		return false
+	}
+	g, ok := rpc.(*plugin.GRPCClient)
+	if !ok {
+		return rpc.Ping() == nil
+	}
+	// go-plugin's Ping makes the same check without a deadline, and waits for ever on a
+	// stopped process.
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(g.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	return err == nil
 }
 
 // Close ends the plugin process for good: later calls fail with ErrPluginDown.
@@ -283,7 +300,7 @@ func (i *instance) countTimeout(ctx context.Context, err error) {
 // dropIfDead ends the client when its plugin no longer answers a ping, so that the next call
 // starts the plugin again. It reports whether it did.
 func (i *instance) dropIfDead() bool {
-	if i.Healthy() {
+	if i.Healthy(context.Background()) {
 		return false
 	}
 	i.mu.Lock()

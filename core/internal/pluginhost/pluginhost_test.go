@@ -136,7 +136,7 @@ func TestRestartAfterPluginKilled(t *testing.T) {
 	if err := e.Start(ctx); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	if !e.Healthy() {
+	if !e.Healthy(ctx) {
 		t.Fatal("a started plugin is not healthy")
 	}
 	pid := e.inst.client.ReattachConfig().Pid
@@ -144,20 +144,52 @@ func TestRestartAfterPluginKilled(t *testing.T) {
 		t.Fatalf("kill plugin %d: %v", pid, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for e.Healthy() && time.Now().Before(deadline) {
+	for e.Healthy(ctx) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if e.Healthy() {
+	if e.Healthy(ctx) {
 		t.Fatal("a killed plugin still reports healthy")
 	}
 	if _, err := e.ListJobs(ctx, &engine.ListJobsRequest{}); err != nil {
 		t.Fatalf("call after the plugin died: %v", err)
 	}
-	if !e.Healthy() {
+	if !e.Healthy(ctx) {
 		t.Error("the plugin was not started again")
 	}
 	if newPid := e.inst.client.ReattachConfig().Pid; newPid == pid {
 		t.Errorf("plugin pid %d did not change after a restart", newPid)
+	}
+}
+
+// A health check of a stopped plugin process gives up when its context ends, where
+// go-plugin's own ping would wait for ever.
+func TestHealthOfStoppedPluginHasADeadline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := NewEngine(engineOptions(t, localSettings(t)))
+	defer e.Close()
+	if err := e.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	pid := e.inst.client.ReattachConfig().Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("stop plugin %d: %v", pid, err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	checkCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if e.Healthy(checkCtx) {
+		t.Error("a stopped plugin reports healthy")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the health check of a stopped plugin took %s, with 300ms to go", took.Round(time.Millisecond))
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Healthy(ctx) {
+		t.Error("the plugin is not healthy again after SIGCONT")
 	}
 }
 
