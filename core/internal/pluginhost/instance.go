@@ -102,8 +102,12 @@ func (i *instance) get(ctx context.Context) (any, error) {
 		i.client = nil
 	}
 	if wait := i.backoff(); time.Since(i.lastStart) < wait {
-		return nil, fmt.Errorf("%w: %s plugin %q failed to start %d times, next try in %s",
-			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, i.failures, (wait - time.Since(i.lastStart)).Round(100*time.Millisecond))
+		times := fmt.Sprintf("%d times in a row", i.failures)
+		if i.failures == 1 {
+			times = "once"
+		}
+		return nil, fmt.Errorf("%w: %s plugin %q failed to start %s, next try in %s",
+			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, times, (wait - time.Since(i.lastStart)).Round(100*time.Millisecond))
 	}
 	i.lastStart = time.Now()
 	if err := i.start(ctx); err != nil {
