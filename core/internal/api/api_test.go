@@ -783,3 +783,39 @@ func TestJSONBodyTrailingData(t *testing.T) {
 		t.Errorf("spider has %d jobs (%v), want only the valid request's", total, err)
 	}
 }
+
+// A check that hangs, as that of a stopped plugin does, gets its own 5 seconds and leaves the
+// others theirs.
+func TestHealthCheckThatHangs(t *testing.T) {
+	t.Parallel()
+	st := testenv.Store(t)
+	srv := api.New(st, nil, nil, nil, nil, api.Options{Health: map[string]api.HealthCheck{
+		"engine": func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
+		"redis": func(ctx context.Context) error {
+			time.Sleep(100 * time.Millisecond)
+			return ctx.Err()
+		},
+	}}, hclog.NewNullLogger())
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+
+	start := time.Now()
+	resp, err := http.Get(ts.URL + "/api/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Healthy bool              `json:"healthy"`
+		Checks  map[string]string `json:"checks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || body.Checks["redis"] != "ok" || !strings.HasPrefix(body.Checks["engine"], "unhealthy") {
+		t.Errorf("health with a hanging engine check = %d %+v, want 503 with redis ok and engine unhealthy", resp.StatusCode, body)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the health check took %s, want about 5 s", took.Round(time.Millisecond))
+	}
+}

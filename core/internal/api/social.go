@@ -71,7 +71,7 @@ func readActivityPage(r *http.Request) (pageParams, error) {
 			continue
 		}
 		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || (name == "page_size" && n > 100) {
+		if err != nil || n < 1 || (name == "page_size" && n > 100) || n > maxPageNumber {
 			return p, errQuery(name, invalidPageSizeMessage)
 		}
 		if name == "page" {

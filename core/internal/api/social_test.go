@@ -86,7 +86,7 @@ func TestActivities(t *testing.T) {
 	if r.status != http.StatusOK || page.Count != 4 || len(page.Results) != 0 || page.Results == nil {
 		t.Errorf("page past the end: %d %s, want 200 with no results and count 4", r.status, r.raw)
 	}
-	for _, query := range []string{"page_size=0", "page_size=101", "page_size=ten", "page=0", "page=-1"} {
+	for _, query := range []string{"page_size=0", "page_size=101", "page_size=ten", "page=0", "page=-1", "page=9223372036854775807"} {
 		r := f.get("viewer", path+"?"+query)
 		if r.status != http.StatusBadRequest || r.body["error"] != "Invalid page size parameter." {
 			t.Errorf("%s: %d %s, want 400 Invalid page size parameter.", query, r.status, r.raw)

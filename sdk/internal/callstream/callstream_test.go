@@ -210,7 +210,7 @@ func TestErrorsKeepTheirCodeAndDetails(t *testing.T) {
 	if s := status.Convert(err); s.Code() != codes.Unimplemented || !strings.Contains(s.Message(), "NoSuchMethod") {
 		t.Errorf("an unknown method = %v, want UNIMPLEMENTED naming it", err)
 	}
-	// A method the plugin does not implement answers UNIMPLEMENTED in a reply,
+	// A method the plugin does not implement returns UNIMPLEMENTED in a reply,
 	// which must not turn the connection to gRPC calls.
 	_, err = c.Capacity(context.Background(), &enginev1.CapacityRequest{})
 	if s := status.Convert(err); s.Code() != codes.Unimplemented || !strings.Contains(s.Message(), "Capacity") {
@@ -453,5 +453,33 @@ func TestCallsAfterTheServerClosesAnOldConnection(t *testing.T) {
 		if _, err := f.client.GetJob(context.Background(), &enginev1.GetJobRequest{Name: fmt.Sprintf("round %d", round)}); err != nil {
 			t.Errorf("round %d: the second call after the server closed the old connection: %v", round, err)
 		}
+	}
+}
+
+// Calls made all the time, several at once, while the plugin's server closes
+// connections past their age: they move to the new connection after the
+// server's GOAWAY, before the old one closes, as gRPC calls do.
+func TestBusyCallsWhileTheServerClosesOldConnections(t *testing.T) {
+	f := serve(t, false, 1<<20, grpc.KeepaliveParams(keepalive.ServerParameters{
+		MaxConnectionAge: 500 * time.Millisecond, MaxConnectionAgeGrace: 300 * time.Millisecond,
+	}))
+	var failed, calls atomic.Int64
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				calls.Add(1)
+				if _, err := f.client.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "busy"}); err != nil {
+					failed.Add(1)
+					t.Logf("call failed: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d calls failed while the server closed old connections, want none", n, calls.Load())
 	}
 }

@@ -18,11 +18,13 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -55,6 +57,12 @@ type Conn struct {
 	opening []*opening
 	// sweeping is set while a goroutine closes the streams idle too long.
 	sweeping bool
+	// generation counts the times the connection left the ready state. The
+	// plugin's server sends GOAWAY before it closes a connection, as it does
+	// with connections past their age, and the connection leaves the ready
+	// state as gRPC moves to a new one. Streams of an older generation are not used again, so calls go
+	// to the new connection before the old one closes, as gRPC calls do.
+	generation atomic.Int64
 }
 
 // opening is a call that is opening a stream.
@@ -69,7 +77,25 @@ var _ grpc.ClientConnInterface = (*Conn)(nil)
 // NewConn returns a Conn that calls the plugin over cc. The connection's
 // message size limits apply to the calls on streams as to gRPC calls.
 func NewConn(cc grpc.ClientConnInterface) *Conn {
-	return &Conn{cc: cc}
+	c := &Conn{cc: cc}
+	if conn, ok := cc.(*grpc.ClientConn); ok {
+		go c.watch(conn)
+	}
+	return c
+}
+
+// watch counts the times the connection leaves the ready state, until it
+// shuts down.
+func (c *Conn) watch(conn *grpc.ClientConn) {
+	for {
+		state := conn.GetState()
+		if state == connectivity.Shutdown || !conn.WaitForStateChange(context.Background(), state) {
+			return
+		}
+		if state == connectivity.Ready {
+			c.generation.Add(1)
+		}
+	}
 }
 
 // Invoke makes a unary call on an idle stream, or on a new one. Calls with
@@ -194,12 +220,16 @@ func (c *Conn) unaryOnly() bool {
 // whether the stream carried calls before.
 func (c *Conn) take(ctx context.Context) (*callStream, bool, error) {
 	for {
+		generation := c.generation.Load()
 		c.mu.Lock()
-		if n := len(c.idle); n > 0 {
+		for n := len(c.idle); n > 0; n = len(c.idle) {
 			s := c.idle[n-1]
 			c.idle = c.idle[:n-1]
-			c.mu.Unlock()
-			return s, true, nil
+			if s.generation == generation {
+				c.mu.Unlock()
+				return s, true, nil
+			}
+			s.cancel()
 		}
 		// A stream outlives the call that opens it, so it gets a context of its
 		// own. The call's context bounds only the wait for a free slot.
@@ -226,13 +256,17 @@ func (c *Conn) take(ctx context.Context) (*callStream, bool, error) {
 			cancel()
 			return nil, false, err
 		}
-		return &callStream{stream: stream, cancel: cancel}, false, nil
+		return &callStream{stream: stream, cancel: cancel, generation: generation}, false, nil
 	}
 }
 
 // put keeps s for the next call, and stops the oldest opening so that its call
 // takes s. Past maxIdleStreams it closes the stream idle longest.
 func (c *Conn) put(s *callStream) {
+	if s.generation != c.generation.Load() {
+		s.cancel()
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s.idleSince = time.Now()
@@ -279,6 +313,8 @@ type callStream struct {
 	cancel context.CancelFunc
 	// idleSince is when the stream's last call returned.
 	idleSince time.Time
+	// generation is the Conn's generation when the stream opened.
+	generation int64
 }
 
 // call sends r and waits for its reply. When ctx ends first, it cancels the
