@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -176,6 +177,11 @@ func TestHealthOfStoppedPluginHasADeadline(t *testing.T) {
 		t.Fatalf("stop plugin %d: %v", pid, err)
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT)
+	// The signal stops each thread of the process when it next runs; wait until the kernel
+	// shows every thread stopped.
+	for deadline := time.Now().Add(5 * time.Second); !processStopped(t, pid) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	checkCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -285,4 +291,25 @@ func TestPluginGoMaxProcs(t *testing.T) {
 			t.Errorf("GoMaxProcs %d: the plugin's GOMAXPROCS (-want +got):\n%s", tc.procs, diff)
 		}
 	}
+}
+
+// processStopped reports whether /proc shows every thread of process pid stopped.
+func processStopped(t *testing.T, pid int) bool {
+	t.Helper()
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		t.Fatalf("list the threads of process %d: %v", pid, err)
+	}
+	for _, path := range stats {
+		stat, err := os.ReadFile(path)
+		if err != nil {
+			return false // a thread that ended meanwhile; look again
+		}
+		// The command name, in parentheses, may hold spaces; the state follows it.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) == 0 || fields[0] != "T" {
+			return false
+		}
+	}
+	return true
 }
