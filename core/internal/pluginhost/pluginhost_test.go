@@ -172,6 +172,7 @@ func TestHealthOfStoppedPluginHasADeadline(t *testing.T) {
 	if err := e.Start(ctx); err != nil {
 		t.Fatalf("start: %v", err)
 	}
+
 	pid := e.inst.client.ReattachConfig().Pid
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("stop plugin %d: %v", pid, err)
@@ -182,6 +183,7 @@ func TestHealthOfStoppedPluginHasADeadline(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); !processStopped(t, pid) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
+
 	checkCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -191,6 +193,7 @@ func TestHealthOfStoppedPluginHasADeadline(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the health check of a stopped plugin took %s, with 300ms to go", took.Round(time.Millisecond))
 	}
+
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}

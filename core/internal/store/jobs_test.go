@@ -577,6 +577,7 @@ func TestListJobsForReadsTheCallersRole(t *testing.T) {
 	if err := st.CreateJob(ctx, &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}); err != nil {
 		t.Fatal(err)
 	}
+
 	for _, f := range []store.JobFilter{{}, {Status: store.JobInQueue}} {
 		list, err := st.ListJobsFor(ctx, p.PID, sid, owner.ID, f, store.Page{Limit: 10})
 		if err != nil || list.CallerRole != store.RoleOwner || list.Count != 1 || len(list.Jobs) != 1 {

@@ -20,7 +20,7 @@ import (
 // servers maps each gRPC server to its Calls service, so that a plugin
 // process serving several services registers it once. The keys are weak, and
 // a server's entry goes when the server is collected, as test servers are.
-var servers sync.Map // weak.Pointer[grpc.Server] -> *server
+var servers sync.Map // keys are weak.Pointer[grpc.Server], values *server
 
 // Register serves the unary methods of desc, implemented by impl, on the call
 // streams of s, registering the Calls service on s the first time. Call it
