@@ -184,26 +184,8 @@ func TestSpacedKeepsTheGap(t *testing.T) {
 // again: one line when it starts and one when a round works again.
 func TestEveryLogsAnOutageOnceAcrossIdleRounds(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logged bytes.Buffer
-	log := hclog.New(&hclog.LoggerOptions{Output: &logged, Level: hclog.Info})
 	outage := fmt.Errorf("launch job 7, engine unavailable: %w", errdefs.ErrUnavailable)
-	results := []error{outage, errIdle, errIdle, outage, errIdle, outage, nil, errIdle, nil}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		calls := 0
-		every(ctx, log, "launch queued jobs", time.Millisecond, nil, func(context.Context) error {
-			err := results[calls]
-			if calls++; calls == len(results) {
-				cancel()
-			}
-			return err
-		})
-	}()
-	<-done
-	got := logged.String()
+	got := everyLog([]error{outage, errIdle, errIdle, outage, errIdle, outage, nil, errIdle, nil})
 	if n := strings.Count(got, "launch queued jobs failed"); n != 1 {
 		t.Errorf("the outage was logged %d times, want once:\n%s", n, got)
 	}
@@ -216,25 +198,26 @@ func TestEveryLogsAnOutageOnceAcrossIdleRounds(t *testing.T) {
 // nothing due shows that the claim works again.
 func TestEveryEndsADatabaseOutageOnAnIdleRound(t *testing.T) {
 	t.Parallel()
+	got := everyLog([]error{errors.New("claim queued jobs: connection refused"), errIdle, errIdle})
+	if strings.Count(got, "launch queued jobs works again") != 1 || !strings.Contains(got, "failures=1") {
+		t.Errorf("the first idle round after a database failure should log the end of the outage once:\n%s", got)
+	}
+}
+
+// everyLog runs every over a run function that returns results in turn, and returns what it
+// logged at info level and above.
+func everyLog(results []error) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logged bytes.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &logged, Level: hclog.Info})
-	results := []error{errors.New("claim queued jobs: connection refused"), errIdle, errIdle}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		calls := 0
-		every(ctx, log, "launch queued jobs", time.Millisecond, nil, func(context.Context) error {
-			err := results[calls]
-			if calls++; calls == len(results) {
-				cancel()
-			}
-			return err
-		})
-	}()
-	<-done
-	if got := logged.String(); strings.Count(got, "launch queued jobs works again") != 1 || !strings.Contains(got, "failures=1") {
-		t.Errorf("the first idle round after a database failure should log the end of the outage once:\n%s", got)
-	}
+	calls := 0
+	every(ctx, log, "launch queued jobs", time.Millisecond, nil, func(context.Context) error {
+		err := results[calls]
+		if calls++; calls == len(results) {
+			cancel()
+		}
+		return err
+	})
+	return logged.String()
 }
