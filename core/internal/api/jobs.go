@@ -38,9 +38,9 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	}
 
 	// The list's statement reads the caller's role too, which saves a statement on the busiest
-	// route. When it finds no live spider of a live project, projectFor finds whether the project
-	// is missing or forbidden, so that the responses come in the order of every project route: the
-	// project's 404, then the 403, then the spider's 404.
+	// route. When it finds no live spider of a live project, projectFor checks the project and
+	// the role. So the responses come in the order of every project route: the project's 404,
+	// then the 403, then the spider's 404.
 	list, err := s.store.ListJobsFor(r.Context(), pid, sid, user.ID, filter, page.store())
 	if errors.Is(err, store.ErrNotFound) {
 		if _, _, projectErr := s.projectFor(r, actRead); projectErr != nil {
