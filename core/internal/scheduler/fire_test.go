@@ -203,7 +203,7 @@ func TestFireCreatesJobLikeAPI(t *testing.T) {
 	j := runs[0]
 	want := store.Job{JID: j.JID, ProjectID: w.project.PID, SpiderID: c.SpiderID, SpiderName: "quotes", Seq: 1, CronjobID: &c.CJID,
 		Status: store.JobInQueue, DataStatus: "PERSISTENT", ResourceTier: "SMALL", Args: []store.Arg{{Name: "page", Value: "1"}},
-		Tags: []string{"nightly"}, ProxyUsageData: map[string]any{}}
+		Tags: []string{"nightly"}, ProxyUsageData: map[string]any{}, HasEnvVars: true}
 	j.Created, j.StatusChanged = time.Time{}, time.Time{}
 	if diff := cmp.Diff(want, j, cmp.AllowUnexported(store.Job{})); diff != "" {
 		t.Errorf("fired job (-want +got):\n%s", diff)

@@ -297,9 +297,11 @@ func (s *Store) CreateCronJobRun(ctx context.Context, cjid int64) (int64, error)
 func insertCronRuns(ctx context.Context, tx *pg.Tx, cjids []int64) ([]CronRun, error) {
 	var runs []CronRun
 	_, err := tx.QueryContext(ctx, &runs, `
-		INSERT INTO jobs (project_id, spider_id, cronjob_id, status, data_status, data_expiry_days, resource_tier, args, tags)
+		INSERT INTO jobs (project_id, spider_id, cronjob_id, status, data_status, data_expiry_days, resource_tier, args, tags,
+			has_env_vars)
 		SELECT s.project_id, c.spider_id, c.cjid, ?, c.data_status,
-			CASE WHEN c.data_status = 'PENDING' THEN c.data_expiry_days END, c.resource_tier, c.args, c.tags
+			CASE WHEN c.data_status = 'PENDING' THEN c.data_expiry_days END, c.resource_tier, c.args, c.tags,
+			EXISTS (SELECT 1 FROM env_vars e WHERE e.cronjob_id = c.cjid)
 		FROM cronjobs c JOIN spiders s ON s.sid = c.spider_id JOIN projects p ON p.pid = s.project_id
 		WHERE c.cjid = ANY(?) AND NOT c.deleted AND NOT s.deleted AND NOT p.deleted
 		ORDER BY c.spider_id, c.cjid

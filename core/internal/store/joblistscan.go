@@ -13,8 +13,8 @@ import (
 // jobListRows receives the rows of listJobsQuery: the spider's job count, and one job per
 // row. go-pg's own scanning looks each column of each row up in a map and sets it through
 // reflection, which took a third of the API's CPU time on the job list. These scanners set
-// the fields directly. A column they do not know is an error, so a column added to jobs
-// fails the job list's tests until it is scanned here.
+// the fields directly. A column they do not know is an error, so a column added to
+// listColumns fails the job list's tests until it is scanned here.
 type jobListRows struct {
 	total int
 	role  string
@@ -77,8 +77,6 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 		j.Seq, err = types.ScanInt64(rd, n)
 	case "cronjob_id":
 		j.CronjobID, err = scanInt64Pointer(rd, n)
-	case "deploy_id":
-		j.DeployID, err = scanInt64Pointer(rd, n)
 	case "status":
 		j.Status, err = types.ScanString(rd, n)
 	case "data_status":
@@ -115,16 +113,8 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 		}
 	case "error_reason":
 		j.ErrorReason, err = types.ScanString(rd, n)
-	case "dispatch_attempts":
-		j.DispatchAttempts, err = types.ScanInt(rd, n)
-	case "dispatched_at":
-		j.DispatchedAt, err = scanTimePointer(rd, n)
-	case "dispatch_after":
-		j.DispatchAfter, err = scanTimePointer(rd, n)
 	case "created":
 		j.Created, err = scanTime(rd, n)
-	case "status_changed":
-		j.StatusChanged, err = scanTime(rd, n)
 	case "peak_memory_bytes":
 		j.PeakMemoryBytes, err = scanInt64Pointer(rd, n)
 	case "storage_bytes":
@@ -157,11 +147,6 @@ func scanJSON(rd types.Reader, n int, v any) error {
 func scanInt64Pointer(rd types.Reader, n int) (*int64, error) {
 	v, err := types.ScanInt64(rd, n)
 	return &v, err
-}
-
-func scanTimePointer(rd types.Reader, n int) (*time.Time, error) {
-	t, err := scanTime(rd, n)
-	return &t, err
 }
 
 // scanTime reads a timestamptz. It reads the form Postgres writes in UTC, such as

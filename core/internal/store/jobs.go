@@ -28,8 +28,8 @@ type JobActivity struct {
 // notifications in one statement.
 var createJobQuery = newPreparedQuery("estela_create_job", `WITH job AS (
 	INSERT INTO jobs (project_id, spider_id, cronjob_id, status, data_status, data_expiry_days,
-		resource_tier, args, tags, proxy_usage_data, created)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, coalesce(?::timestamptz, now()))
+		resource_tier, args, tags, proxy_usage_data, created, has_env_vars)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, coalesce(?::timestamptz, now()), ?)
 	RETURNING *),
 vars AS (
 	INSERT INTO env_vars (job_id, name, value, masked)
@@ -103,7 +103,7 @@ func (s *Store) createJob(ctx context.Context, j *Job, act *JobActivity) error {
 	}
 	_, err = s.queryPrepared(ctx, &row, true, createJobQuery,
 		j.ProjectID, j.SpiderID, j.CronjobID, j.Status, j.DataStatus, j.DataExpiryDays,
-		j.ResourceTier, string(args), pg.Array(j.Tags), string(proxyUsage), created,
+		j.ResourceTier, string(args), pg.Array(j.Tags), string(proxyUsage), created, len(j.EnvVars) > 0,
 		pg.Array(names), pg.Array(values), pg.Array(masked),
 		actor, before, after, act != nil,
 		j.ProjectID, actor)
@@ -153,9 +153,16 @@ type JobFilter struct {
 	Tag       string
 }
 
-// listEnvVars is the column of ListJobs with a listed job's environment variables.
-const listEnvVars = `(SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name, 'value', e.value, 'masked', e.masked)
-	ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) AS list_env_vars`
+// listColumns are the columns of the job list statements: the fields of a job that the job
+// list shows, and its environment variables. Leaving out the others, among them four
+// timestamps, made the statement about a tenth cheaper. The variables' subquery runs only for
+// jobs that were given variables (migration 0011): run for every listed job, it took about a
+// quarter of the statement's time.
+const listColumns = `j.jid, j.seq, j.project_id, j.spider_id, j.cronjob_id, j.status, j.data_status, j.data_expiry_days,
+	j.resource_tier, j.args, j.tags, j.lifespan_us, j.total_response_bytes, j.item_count, j.request_count,
+	j.proxy_usage_data, j.error_reason, j.created, j.storage_bytes, j.peak_memory_bytes,
+	CASE WHEN j.has_env_vars THEN (SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name,
+		'value', e.value, 'masked', e.masked) ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) END AS list_env_vars`
 
 // listSpider is the subquery of the job list statements that selects the live spider of a live
 // project, with the role the caller holds on the project. Reading the role here saves the job
@@ -172,8 +179,8 @@ func listSpider(total string) string {
 // merging the spider's subquery into the outer query, which made it compute the count once per
 // listed job. The page comes from spider_jobs_page, whose plan reads the page's entries of the
 // job number index, whatever the statistics were when the statement was prepared.
-var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, sp.role AS list_role, j.*,
-	sp.name AS spider_name, `+listEnvVars+` FROM (`+listSpider("spider_job_count(s.sid)")+` OFFSET 0) sp
+var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, sp.role AS list_role,
+	sp.name AS spider_name, `+listColumns+` FROM (`+listSpider("spider_job_count(s.sid)")+` OFFSET 0) sp
 	LEFT JOIN LATERAL spider_jobs_page(sp.sid, sp.total - ?, ?) j ON true
 	ORDER BY j.seq DESC`)
 
@@ -187,8 +194,10 @@ type JobList struct {
 }
 
 // ListJobs returns one page of the jobs of a live spider of a live project, newest first, with
-// their environment variables, and the number of jobs that match the filter. It returns
-// ErrNotFound when the project has no such live spider.
+// their environment variables, and the number of jobs that match the filter. The jobs carry
+// the fields that the job list shows and their numbers: DeployID, DispatchAttempts, DispatchedAt,
+// DispatchAfter, StatusChanged and HasEnvVars are left zero. It returns ErrNotFound when the
+// project has no such live spider.
 func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter, page Page) ([]Job, int, error) {
 	list, err := s.ListJobsFor(ctx, pid, sid, 0, f, page)
 	if err != nil {
@@ -227,8 +236,8 @@ func (s *Store) ListJobsFor(ctx context.Context, pid string, sid, userID int64, 
 		}
 		all := append(append(append([]any{}, params...), userID, sid, pid), params...)
 		all = append(all, page.Offset, page.Limit)
-		res, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, sp.role AS list_role, j.*,
-			sp.name AS spider_name, `+listEnvVars+`
+		res, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, sp.role AS list_role,
+			sp.name AS spider_name, `+listColumns+`
 			FROM (`+listSpider("(SELECT count(*) FROM jobs j WHERE "+where+")")+`) sp
 			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`
 				ORDER BY j.seq DESC OFFSET ? LIMIT ?) ids JOIN jobs j ON j.jid = ids.jid) j ON true

@@ -130,6 +130,97 @@ func TestListJobsScansAsReflectionDoes(t *testing.T) {
 			t.Errorf("empty args or proxy data scanned as nil: %+v", got)
 		}
 	}
+
+	// The list reads only the fields it shows. A field added to Job shows up here until the
+	// list reads it or this test leaves it out.
+	listed, _, err := st.ListJobs(ctx, p.PID, quotes, store.JobFilter{}, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range listed {
+		want, err := st.JobByID(ctx, got.JID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.DeployID, want.DispatchAttempts, want.DispatchedAt, want.DispatchAfter = nil, 0, nil, nil
+		want.StatusChanged, want.HasEnvVars, want.EnvVars = time.Time{}, false, got.EnvVars
+		if diff := cmp.Diff(*want, got, cmpopts.IgnoreUnexported(store.Job{}, store.EnvVar{})); diff != "" {
+			t.Errorf("job %d (-stored +listed):\n%s", got.JID, diff)
+		}
+	}
+}
+
+// The job list reads the environment variables of the jobs marked as having some. Every way a
+// job gets variables marks it: its creation, a cron job's run, and a variable inserted later.
+func TestListJobsReadsEnvVarsOfMarkedJobs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	p, quotes, _ := quotesAndBooks(t, st)
+
+	plain := &store.Job{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	withVars := &store.Job{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PERSISTENT", ResourceTier: "LARGE",
+		EnvVars: []store.EnvVar{{Name: "A", Value: "1"}, {Name: "B", Value: "2", Masked: true}}}
+	later := &store.Job{ProjectID: p.PID, SpiderID: quotes, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	for _, j := range []*store.Job{plain, withVars, later} {
+		if err := st.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cron := newCronJob(p.PID, quotes)
+	bareCron := newCronJob(p.PID, quotes)
+	bareCron.EnvVars = nil
+	var cronRun, bareCronRun int64
+	for _, c := range []struct {
+		cron *store.CronJob
+		run  *int64
+	}{{cron, &cronRun}, {bareCron, &bareCronRun}} {
+		if err := st.CreateCronJob(ctx, c.cron); err != nil {
+			t.Fatal(err)
+		}
+		jid, err := st.CreateCronJobRun(ctx, c.cron.CJID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*c.run = jid
+	}
+	if err := st.Exec(ctx, "INSERT INTO env_vars (job_id, name, value) VALUES (?, 'LATE', 'yes')", later.JID); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[int64][]string{plain.JID: nil, withVars.JID: {"A", "B"}, later.JID: {"LATE"}, cronRun: {"KEY"}, bareCronRun: nil}
+	for jid, names := range want {
+		j, err := st.JobByID(ctx, jid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.HasEnvVars != (len(names) > 0) {
+			t.Errorf("job %d has_env_vars = %t, want %t", jid, j.HasEnvVars, len(names) > 0)
+		}
+	}
+	listed, _, err := st.ListJobs(ctx, p.PID, quotes, store.JobFilter{}, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64][]string{}
+	for _, j := range listed {
+		got[j.JID] = nil
+		for _, v := range j.EnvVars {
+			got[j.JID] = append(got[j.JID], v.Name)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("listed env vars (-want +got):\n%s", diff)
+	}
+
+	// A variable deleted leaves the mark, and the job lists no variables.
+	if err := st.Exec(ctx, "DELETE FROM env_vars WHERE job_id = ?", later.JID); err != nil {
+		t.Fatal(err)
+	}
+	listed, _, err = st.ListJobs(ctx, p.PID, quotes, store.JobFilter{}, store.Page{Limit: 1, Offset: 2})
+	if err != nil || len(listed) != 1 || listed[0].JID != later.JID || len(listed[0].EnvVars) != 0 {
+		t.Errorf("job without its variable lists as %+v, %v; want job %d with none", listed, err, later.JID)
+	}
 }
 
 func TestListJobsPagesByNumber(t *testing.T) {
@@ -388,16 +479,17 @@ func TestJobStorageAndPeakMemory(t *testing.T) {
 
 // Migration 0006 numbers the jobs a database already has, in the order they were created,
 // and new jobs continue from there.
-func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// migratedBefore returns a new database with the migrations before version applied, and a
+// connection to it.
+func migratedBefore(t *testing.T, version int) (string, *pg.DB) {
+	t.Helper()
 	url := testenv.EmptyDatabaseURL(t)
 	opts, err := pg.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := pg.Connect(opts)
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	migrations, err := store.Migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +499,7 @@ func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range migrations {
-		if m.Version >= 6 {
+		if m.Version >= version {
 			break
 		}
 		if _, err := db.Exec(m.SQL); err != nil {
@@ -417,6 +509,51 @@ func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return url, db
+}
+
+// Jobs that had environment variables before migration 0011 are marked as having some.
+func TestEnvVarsMigrationMarksJobs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, db := migratedBefore(t, 11)
+	const pid = "11111111-1111-4111-8111-111111111111"
+	if _, err := db.Exec(`INSERT INTO projects (pid, name) VALUES (?, 'shop');
+		INSERT INTO spiders (project_id, name) VALUES (?, 'quotes');
+		INSERT INTO jobs (project_id, spider_id, status) SELECT ?, 1, 'COMPLETED' FROM generate_series(1, 3);
+		INSERT INTO env_vars (job_id, name, value) VALUES (2, 'A', '1'), (2, 'B', '2');
+		INSERT INTO env_vars (spider_id, name, value) VALUES (1, 'C', '3')`, pid, pid, pid); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+
+	jobs, _, err := st.ListJobs(ctx, pid, 1, store.JobFilter{}, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		stored, err := st.JobByID(ctx, j.JID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := j.JID == 2; stored.HasEnvVars != want || (len(j.EnvVars) == 2) != want {
+			t.Errorf("job %d: has_env_vars %t with %d listed variables; want %t", j.JID, stored.HasEnvVars, len(j.EnvVars), want)
+		}
+	}
+}
+
+func TestJobNumbersMigrationKeepsOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url, db := migratedBefore(t, 6)
 	const pid = "11111111-1111-4111-8111-111111111111"
 	if _, err := db.Exec(`INSERT INTO projects (pid, name) VALUES (?, 'shop');
 		INSERT INTO spiders (project_id, name) VALUES (?, 'quotes'), (?, 'books');

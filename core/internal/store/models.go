@@ -154,8 +154,10 @@ type Job struct {
 	// PeakMemoryBytes is the peak memory the job's final stats report, or nil.
 	PeakMemoryBytes *int64 `pg:"peak_memory_bytes"`
 	// StorageBytes is about how many JSON bytes of data the job stored.
-	StorageBytes int64    `pg:"storage_bytes,use_zero"`
-	EnvVars      []EnvVar `pg:"-"`
+	StorageBytes int64 `pg:"storage_bytes,use_zero"`
+	// HasEnvVars is set once the job was given an environment variable, and never cleared.
+	HasEnvVars bool     `pg:"has_env_vars"`
+	EnvVars    []EnvVar `pg:"-"`
 }
 
 // Key returns estela's job key "<jid>.<sid>.<pid>", used for stats keys and collections.
