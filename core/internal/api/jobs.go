@@ -53,13 +53,12 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if !allowed(user, list.CallerRole, actRead) {
 		return nil, errForbidden
 	}
-	jobs, count := list.Jobs, list.Count
-	s.overlayLiveCounters(r.Context(), jobs)
-	out := make([]jobDTO, len(jobs))
-	for i := range jobs {
-		out[i] = jobToDTO(&jobs[i], jobs[i].EnvVars)
+	s.overlayLiveCounters(r.Context(), list.Jobs)
+	env, err := envelope(r, page, list.Count, list.Jobs)
+	if err != nil {
+		return nil, err
 	}
-	return envelope(r, page, count, out)
+	return (*jobPage)(&env), nil
 }
 
 // jobDTOs renders jobs with their env vars, loaded in one query, and running ones with their
