@@ -233,6 +233,59 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
+// The job list reads the token's user in its own statement. Any caller but an active user
+// gets the response that authentication gives on every route.
+func TestJobListAuthentication(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t)
+	f.jobWithToken(t)
+	for _, u := range []*store.User{
+		{Username: "inactive", Email: "inactive@example.com", PasswordHash: "x", IsActive: false},
+		{Username: "staff", Email: "staff@example.com", PasswordHash: "x", IsActive: true, IsStaff: true},
+	} {
+		if err := f.st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		token, err := f.st.CreateUserToken(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tokens[u.Username] = token
+		if u.IsActive {
+			continue // staff, not a member
+		}
+		if err := f.st.AddMember(ctx, f.p, u.ID, store.RoleViewer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs := fmt.Sprintf("/api/projects/%s/spiders/%d/jobs", f.p, f.pSpider)
+	unknownSpider := fmt.Sprintf("/api/projects/%s/spiders/999999/jobs", f.p)
+	for _, tt := range []struct {
+		name, user, path string
+		status           int
+		detail           string
+	}{
+		{"no token", "", jobs, http.StatusUnauthorized, "Authentication credentials were not provided."},
+		{"unknown token", "0123456789abcdef", jobs, http.StatusUnauthorized, "Invalid token."},
+		{"unknown token with a bad page", "0123456789abcdef", jobs + "?page=abc", http.StatusUnauthorized, "Invalid token."},
+		{"unknown token on an unknown spider", "0123456789abcdef", unknownSpider, http.StatusUnauthorized, "Invalid token."},
+		{"inactive member", "inactive", jobs, http.StatusUnauthorized, "Invalid token."},
+		{"job token", "job", jobs, http.StatusForbidden, ""},
+		{"staff reads a project of which it is no member", "staff", jobs, http.StatusOK, ""},
+		{"viewer", "viewer", jobs, http.StatusOK, ""},
+	} {
+		r := f.get(tt.user, tt.path)
+		expectStatus(t, r, tt.status, tt.name)
+		if tt.detail != "" && r.body["detail"] != tt.detail {
+			t.Errorf("%s: detail %v, want %q", tt.name, r.body["detail"], tt.detail)
+		}
+		if tt.status == http.StatusOK && r.body["count"] != float64(1) {
+			t.Errorf("%s: %s, want the spider's one job", tt.name, r.raw)
+		}
+	}
+}
+
 func TestLogin(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -12,23 +12,57 @@ import (
 
 type principalKey struct{}
 
+type tokenKeyKey struct{}
+
 // authed wraps a handler that needs a valid token: the principal it acts for is put in the
 // request context.
 func (s *Server) authed(h handlerFunc) http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) (any, error) {
-		scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Token") || strings.TrimSpace(key) == "" {
-			return nil, errDetail(http.StatusUnauthorized, "Authentication credentials were not provided.")
-		}
-		p, err := s.store.Authenticate(r.Context(), strings.TrimSpace(key))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, errDetail(http.StatusUnauthorized, "Invalid token.")
-		}
+		r, err := s.authenticate(r)
 		if err != nil {
 			return nil, err
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		return h(w, r)
 	})
+}
+
+// authedInHandler wraps a handler that reads the token's user in a statement of its own: the
+// request needs a token, which is put in the request context unchecked. The handler serves
+// only an active user's request itself, and passes any other to authenticate.
+func (s *Server) authedInHandler(h handlerFunc) http.Handler {
+	return s.wrap(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		key, err := tokenKeyOf(r)
+		if err != nil {
+			return nil, err
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), tokenKeyKey{}, key)))
+	})
+}
+
+// tokenKeyOf returns the key of the request's Authorization header, or 401 without one.
+func tokenKeyOf(r *http.Request) (string, error) {
+	scheme, key, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Token") || strings.TrimSpace(key) == "" {
+		return "", errDetail(http.StatusUnauthorized, "Authentication credentials were not provided.")
+	}
+	return strings.TrimSpace(key), nil
+}
+
+// authenticate returns the request with the principal its token acts for in its context, or
+// 401 for a missing or invalid token.
+func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
+	key, err := tokenKeyOf(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.store.Authenticate(r.Context(), key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errDetail(http.StatusUnauthorized, "Invalid token.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), nil
 }
 
 func principalOf(r *http.Request) *store.Principal {

@@ -19,28 +19,57 @@ var jobStatuses = []string{lifecycle.InQueue, lifecycle.Waiting, lifecycle.Runni
 
 // listJobs returns one page of a spider's jobs, newest first, running ones with their live
 // counters.
-func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
-	sid, err := pathID(r, "sid")
+//
+// The job list is the busiest route, so one statement reads the token's user, the user's role,
+// the count and the page. Any request but that of an active user allowed to read a live
+// spider goes on to listJobsAuthenticated, which responds as every route does.
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) (any, error) {
+	pid, sid, page, filter, err := readJobListParams(r)
 	if err != nil {
+		// A request without a valid token gets its 401 first, as on every route.
+		if _, authErr := s.authenticate(r); authErr != nil {
+			return nil, authErr
+		}
 		return nil, err
 	}
-	page, err := readPage(r, 100, 100)
-	if err != nil {
+	key, _ := r.Context().Value(tokenKeyKey{}).(string)
+	list, err := s.store.ListJobsForToken(r.Context(), pid, sid, key, filter, page.store())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	filter, err := readJobFilter(r)
-	if err != nil {
-		return nil, err
+	if err != nil || list.Caller == nil || !allowed(list.Caller, list.CallerRole, actRead) {
+		r, err := s.authenticate(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.listJobsAuthenticated(w, r, sid, page, filter)
 	}
+	return s.jobListPage(r, page, list)
+}
+
+func readJobListParams(r *http.Request) (pid string, sid int64, page pageParams, filter store.JobFilter, err error) {
+	if sid, err = pathID(r, "sid"); err != nil {
+		return
+	}
+	if page, err = readPage(r, 100, 100); err != nil {
+		return
+	}
+	if filter, err = readJobFilter(r); err != nil {
+		return
+	}
+	pid, err = pathPID(r)
+	return
+}
+
+// listJobsAuthenticated serves a job list request whose token was authenticated.
+func (s *Server) listJobsAuthenticated(_ http.ResponseWriter, r *http.Request, sid int64, page pageParams, filter store.JobFilter) (any, error) {
 	pid, user, err := projectAndCaller(r)
 	if err != nil {
 		return nil, err
 	}
-
-	// The list's statement reads the caller's role too, which saves a statement on the busiest
-	// route. When it finds no live spider of a live project, projectFor checks the project and
-	// the role. So the responses come in the order of every project route: the project's 404,
-	// then the 403, then the spider's 404.
+	// The list's statement reads the caller's role too. When it finds no live spider of a
+	// live project, projectFor checks the project and the role. So the responses come in the
+	// order of every project route: the project's 404, then the 403, then the spider's 404.
 	list, err := s.store.ListJobsFor(r.Context(), pid, sid, user.ID, filter, page.store())
 	if errors.Is(err, store.ErrNotFound) {
 		if _, _, projectErr := s.projectFor(r, actRead); projectErr != nil {
@@ -53,6 +82,11 @@ func (s *Server) listJobs(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if !allowed(user, list.CallerRole, actRead) {
 		return nil, errForbidden
 	}
+	return s.jobListPage(r, page, list)
+}
+
+// jobListPage is the reply with a page of the job list, running jobs with their live counters.
+func (s *Server) jobListPage(r *http.Request, page pageParams, list *store.JobList) (any, error) {
 	s.overlayLiveCounters(r.Context(), list.Jobs)
 	env, err := envelope(r, page, list.Count, list.Jobs)
 	if err != nil {

@@ -71,7 +71,7 @@ func (g *schemaGen) operation(rt route) map[string]any {
 		op["requestBody"] = g.requestBody(d)
 	}
 	op["responses"] = g.responses(rt)
-	if rt.access == token {
+	if rt.access != public {
 		op["security"] = []any{map[string]any{"TokenAuth": []string{}}}
 	} else {
 		op["security"] = []any{}
@@ -136,7 +136,7 @@ func (g *schemaGen) responses(rt route) map[string]any {
 		"additionalProperties": true,
 	}
 	errs := map[int]string{http.StatusBadRequest: "Invalid input; the body names each invalid field"}
-	if rt.access == token {
+	if rt.access != public {
 		errs[http.StatusUnauthorized] = "Missing or invalid token"
 		errs[http.StatusForbidden] = "The caller's role does not allow this"
 	}

@@ -22,6 +22,9 @@ const (
 	public access = iota
 	// token routes need a valid user or job token.
 	token
+	// tokenInHandler routes need one too, and their handler reads its user in its own
+	// statement (see authedInHandler).
+	tokenInHandler
 )
 
 // route is one line of the route table. The router and the OpenAPI document are both made
@@ -76,9 +79,12 @@ func (s *Server) routes() http.Handler {
 	r.MethodNotAllowedHandler = s.wrap(methodNotAllowed)
 	for _, rt := range s.table() {
 		var h http.Handler
-		if rt.access == token {
+		switch rt.access {
+		case token:
 			h = s.authed(rt.handler)
-		} else {
+		case tokenInHandler:
+			h = s.authedInHandler(rt.handler)
+		default:
 			h = s.wrap(rt.handler)
 		}
 		methods := []string{rt.method}
@@ -149,7 +155,7 @@ func (s *Server) spiderRoutes() []route {
 
 func (s *Server) jobRoutes() []route {
 	return []route{
-		{http.MethodGet, spiderPath + "/jobs", token, s.listJobs, doc{summary: "List a spider's jobs, newest first", tag: "jobs", response: pageOf[jobDTO]{}, query: append(pageQuery, jobFilterQuery...)}},
+		{http.MethodGet, spiderPath + "/jobs", tokenInHandler, s.listJobs, doc{summary: "List a spider's jobs, newest first", tag: "jobs", response: pageOf[jobDTO]{}, query: append(pageQuery, jobFilterQuery...)}},
 		{http.MethodPost, spiderPath + "/jobs", token, s.createJob, doc{summary: "Queue a run of the spider", tag: "jobs", request: jobCreateRequest{}, response: jobCreatedDTO{}, status: http.StatusCreated, query: []param{{"sync", "true launches the job before answering", map[string]any{"type": "boolean"}}}}},
 		{http.MethodGet, jobPath, token, s.getJob, doc{summary: "Read a job", tag: "jobs", response: jobDTO{}}},
 		{http.MethodPatch, jobPath, token, s.updateJob, doc{summary: "Report a job's status and counters, stop it, or change its data persistence", tag: "jobs", request: jobUpdateRequest{}, response: jobUpdatedDTO{}}},

@@ -45,9 +45,13 @@ func (s *Store) ListJobsWithReflection(ctx context.Context, pid string, sid int6
 		Total int      `pg:"list_total"`
 		Role  string   `pg:"list_role"`
 		Vars  []EnvVar `pg:"list_env_vars,type:jsonb"`
+		// The caller's columns, which the scanners test elsewhere.
+		CallerID        *int64 `pg:"list_caller_id"`
+		CallerSuperuser *bool  `pg:"list_caller_superuser"`
+		CallerStaff     *bool  `pg:"list_caller_staff"`
 		Job
 	}
-	if _, err := s.db.QueryContext(ctx, &rows, listJobsQuery.query, 0, sid, pid, page.Offset, page.Limit); err != nil {
+	if _, err := s.db.QueryContext(ctx, &rows, listJobsByID.query, 0, sid, pid, page.Offset, page.Limit); err != nil {
 		return nil, 0, err
 	}
 	var jobs []Job

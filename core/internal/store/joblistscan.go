@@ -10,21 +10,23 @@ import (
 	"github.com/go-pg/pg/v10/types"
 )
 
-// jobListRows receives the rows of listJobsQuery: the spider's job count, and one job per
-// row. go-pg's own scanning looks each column of each row up in a map and sets it through
-// reflection, which took a third of the API's CPU time on the job list. These scanners set
-// the fields directly. A column they do not know is an error, so a column added to
-// listColumns fails the job list's tests until it is scanned here.
+// jobListRows receives the rows of the job list statements: the spider's job count, the
+// caller and the role, and one job per row. go-pg's own scanning looks each column of each
+// row up in a map and sets it through reflection, which took a third of the API's CPU time
+// on the job list. These scanners set the fields directly. A column they do not know is an
+// error, so a column added to the statements fails the job list's tests until it is scanned
+// here.
 type jobListRows struct {
-	total int
-	role  string
-	jobs  []Job
+	total  int
+	role   string
+	caller *User
+	jobs   []Job
 }
 
 var _ orm.HooklessModel = (*jobListRows)(nil)
 
 func (m *jobListRows) Init() error {
-	m.total, m.role, m.jobs = 0, "", m.jobs[:0]
+	m.total, m.role, m.caller, m.jobs = 0, "", nil, m.jobs[:0]
 	return nil
 }
 
@@ -37,17 +39,22 @@ func (m *jobListRows) NextColumnScanner() orm.ColumnScanner {
 func (m *jobListRows) AddColumnScanner(s orm.ColumnScanner) error {
 	row := s.(*jobListRow)
 	m.total, m.role = row.total, row.role
+	if row.caller.ID != 0 && m.caller == nil {
+		caller := row.caller
+		m.caller = &caller
+	}
 	if row.job.JID != 0 {
 		m.jobs = append(m.jobs, row.job)
 	}
 	return nil
 }
 
-// jobListRow is one row of listJobsQuery.
+// jobListRow is one row of a job list statement.
 type jobListRow struct {
-	total int
-	role  string
-	job   Job
+	total  int
+	role   string
+	caller User
+	job    Job
 }
 
 // ScanColumn sets the field of one column. n is the value's length, -1 for NULL, which
@@ -63,6 +70,12 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 		r.total, err = types.ScanInt(rd, n)
 	case "list_role":
 		r.role, err = types.ScanString(rd, n)
+	case "list_caller_id":
+		r.caller.ID, err = types.ScanInt64(rd, n)
+	case "list_caller_superuser":
+		r.caller.IsSuperuser, err = types.ScanBool(rd, n)
+	case "list_caller_staff":
+		r.caller.IsStaff, err = types.ScanBool(rd, n)
 	case "list_env_vars":
 		err = scanJSON(rd, n, &j.EnvVars)
 	case "jid":

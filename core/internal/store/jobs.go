@@ -164,32 +164,57 @@ const listColumns = `j.jid, j.seq, j.project_id, j.spider_id, j.cronjob_id, j.st
 	CASE WHEN j.has_env_vars THEN (SELECT json_agg(json_build_object('evid', e.evid, 'name', e.name,
 		'value', e.value, 'masked', e.masked) ORDER BY e.evid) FROM env_vars e WHERE e.job_id = j.jid) END AS list_env_vars`
 
+// listCallerByID and listCallerByToken find the caller of a job list statement: by user id, or
+// by the hash of a token's key. A token finds its user only when the user is active: job and
+// deploy tokens find none.
+const (
+	listCallerByID    = `SELECT u.id, u.is_superuser, u.is_staff FROM users u WHERE u.id = ?`
+	listCallerByToken = `SELECT u.id, u.is_superuser, u.is_staff FROM tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.key_hash = ? AND u.is_active`
+)
+
 // listSpider is the subquery of the job list statements that selects the live spider of a live
-// project, with the role the caller holds on the project. Reading the role here saves the job
-// list a statement of its own. Its parameters are the caller's user id, the spider and the
-// project.
-func listSpider(total string) string {
-	return `SELECT s.sid, s.name, ` + total + ` AS total,
-		(SELECT m.role FROM permissions m WHERE m.project_id = s.project_id AND m.user_id = ?) AS role
-		FROM spiders s WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted
+// project, with the caller and the role the caller holds on the project. Reading them here
+// saves the job list a statement for each. Its parameters are those of total, the caller's,
+// the spider and the project.
+func listSpider(total, caller string) string {
+	return `SELECT s.sid, s.name, ` + total + ` AS total, c.id AS caller_id, c.is_superuser AS caller_superuser,
+		c.is_staff AS caller_staff,
+		(SELECT m.role FROM permissions m WHERE m.project_id = s.project_id AND m.user_id = c.id) AS role
+		FROM spiders s LEFT JOIN (` + caller + `) c ON true
+		WHERE s.sid = ? AND s.project_id = ? AND NOT s.deleted
 		AND EXISTS (SELECT 1 FROM projects p WHERE p.pid = s.project_id AND NOT p.deleted)`
 }
+
+// listHead is the start of the job list statements: the spider's columns, then the jobs'.
+const listHead = `SELECT sp.total AS list_total, sp.role AS list_role, sp.caller_id AS list_caller_id,
+	sp.caller_superuser AS list_caller_superuser, sp.caller_staff AS list_caller_staff, sp.name AS spider_name, ` + listColumns
 
 // listJobsQuery reads a page of a spider's jobs without a filter. OFFSET 0 keeps Postgres from
 // merging the spider's subquery into the outer query, which made it compute the count once per
 // listed job. The page comes from spider_jobs_page, whose plan reads the page's entries of the
 // job number index, whatever the statistics were when the statement was prepared.
-var listJobsQuery = newPreparedQuery("estela_list_jobs", `SELECT sp.total AS list_total, sp.role AS list_role,
-	sp.name AS spider_name, `+listColumns+` FROM (`+listSpider("spider_job_count(s.sid)")+` OFFSET 0) sp
+func listJobsQuery(caller string) string {
+	return listHead + ` FROM (` + listSpider("spider_job_count(s.sid)", caller) + ` OFFSET 0) sp
 	LEFT JOIN LATERAL spider_jobs_page(sp.sid, sp.total - ?, ?) j ON true
-	ORDER BY j.seq DESC`)
+	ORDER BY j.seq DESC`
+}
+
+var (
+	listJobsByID    = newPreparedQuery("estela_list_jobs", listJobsQuery(listCallerByID))
+	listJobsByToken = newPreparedQuery("estela_list_jobs_by_token", listJobsQuery(listCallerByToken))
+)
 
 // JobList is one page of a spider's jobs.
 type JobList struct {
 	Jobs []Job
 	// Count is the number of jobs that match the filter.
 	Count int
-	// CallerRole is the role on the project of the user given to ListJobsFor, "" for none.
+	// Caller is the user given to ListJobsFor or ListJobsForToken, with only ID, IsSuperuser
+	// and IsStaff read. It is nil when there is no such user, or the token is not an active
+	// user's.
+	Caller *User
+	// CallerRole is the role the caller holds on the project, "" for none.
 	CallerRole string
 }
 
@@ -206,19 +231,32 @@ func (s *Store) ListJobs(ctx context.Context, pid string, sid int64, f JobFilter
 	return list.Jobs, list.Count, nil
 }
 
-// ListJobsFor does what ListJobs does and also reads the role that the user userID holds on
-// the project, in the same statement, so that the caller can check it. One statement reads it
-// all.
+// ListJobsFor does what ListJobs does and also reads the user userID and the role the user
+// holds on the project, in the same statement, so that the caller can check them.
+func (s *Store) ListJobsFor(ctx context.Context, pid string, sid, userID int64, f JobFilter, page Page) (*JobList, error) {
+	return s.listJobs(ctx, pid, sid, listJobsByID, listCallerByID, userID, f, page)
+}
+
+// ListJobsForToken does what ListJobsFor does for the user of a token, found by its key in the
+// same statement. Caller is nil when the key is not an active user's token: the request must
+// then be authenticated as every other one is.
+func (s *Store) ListJobsForToken(ctx context.Context, pid string, sid int64, key string, f JobFilter, page Page) (*JobList, error) {
+	return s.listJobs(ctx, pid, sid, listJobsByToken, listCallerByToken, hashKey(key), f, page)
+}
+
+// listJobs runs the job list statement, prepared without a filter, whose caller subquery takes
+// the parameter callerParam. One statement reads it all.
 //
 // Without a filter the count is the spider's highest job number and the page a range of
 // numbers, so any page costs a few index lookups. A filter counts the matching rows and
 // skips to the page, reading only the skipped rows' ids.
-func (s *Store) ListJobsFor(ctx context.Context, pid string, sid, userID int64, f JobFilter, page Page) (*JobList, error) {
+func (s *Store) listJobs(ctx context.Context, pid string, sid int64, prepared *preparedQuery, caller string, callerParam any,
+	f JobFilter, page Page) (*JobList, error) {
 	var rows jobListRows
 	var res pg.Result
 	var err error
 	if f == (JobFilter{}) {
-		res, err = s.queryPrepared(ctx, &rows, false, listJobsQuery, userID, sid, pid, page.Offset, page.Limit)
+		res, err = s.queryPrepared(ctx, &rows, false, prepared, callerParam, sid, pid, page.Offset, page.Limit)
 	} else {
 		where := "j.spider_id = ?"
 		params := []any{sid}
@@ -234,11 +272,10 @@ func (s *Store) ListJobsFor(ctx context.Context, pid string, sid, userID int64, 
 			where += " AND j.tags @> ARRAY[?]::text[]"
 			params = append(params, f.Tag)
 		}
-		all := append(append(append([]any{}, params...), userID, sid, pid), params...)
+		all := append(append(append([]any{}, params...), callerParam, sid, pid), params...)
 		all = append(all, page.Offset, page.Limit)
-		res, err = s.db.QueryContext(ctx, &rows, `SELECT sp.total AS list_total, sp.role AS list_role,
-			sp.name AS spider_name, `+listColumns+`
-			FROM (`+listSpider("(SELECT count(*) FROM jobs j WHERE "+where+")")+`) sp
+		res, err = s.db.QueryContext(ctx, &rows, listHead+`
+			FROM (`+listSpider("(SELECT count(*) FROM jobs j WHERE "+where+")", caller)+`) sp
 			LEFT JOIN LATERAL (SELECT j.* FROM (SELECT j.jid FROM jobs j WHERE `+where+`
 				ORDER BY j.seq DESC OFFSET ? LIMIT ?) ids JOIN jobs j ON j.jid = ids.jid) j ON true
 			ORDER BY j.seq DESC`, all...)
@@ -249,7 +286,7 @@ func (s *Store) ListJobsFor(ctx context.Context, pid string, sid, userID int64, 
 	if res.RowsReturned() == 0 {
 		return nil, fmt.Errorf("list jobs of spider %d: %w", sid, ErrNotFound)
 	}
-	return &JobList{Jobs: rows.jobs, Count: rows.total, CallerRole: rows.role}, nil
+	return &JobList{Jobs: rows.jobs, Count: rows.total, Caller: rows.caller, CallerRole: rows.role}, nil
 }
 
 // EnvVarsOfJobs returns the environment variables of several jobs, keyed by job id.

@@ -734,3 +734,66 @@ func TestListJobsForReadsTheCallersRole(t *testing.T) {
 		}
 	}
 }
+
+// ListJobsForToken finds the caller by the token's key, and only an active user's token finds
+// one.
+func TestListJobsForTokenReadsItsUser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	owner, p, _ := fixture(t, st, "quotes")
+	spiders, _, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := spiders[0].SID
+	job := &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	admin := &store.User{Username: "root", Email: "root@example.com", PasswordHash: "x", IsActive: true, IsSuperuser: true}
+	inactive := &store.User{Username: "gone", Email: "gone@example.com", PasswordHash: "x"}
+	keys := map[string]string{}
+	for name, u := range map[string]*store.User{"admin": admin, "inactive": inactive} {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if keys[name], err = st.CreateUserToken(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.AddMember(ctx, p.PID, inactive.ID, store.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if keys["owner"], err = st.CreateUserToken(ctx, owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	if keys["job"], err = st.CreateJobToken(ctx, job.JID); err != nil {
+		t.Fatal(err)
+	}
+	keys["unknown"] = "0123456789abcdef"
+
+	for _, f := range []store.JobFilter{{}, {Status: store.JobInQueue}} {
+		for name, want := range map[string]struct {
+			caller *store.User
+			role   string
+		}{
+			"owner":    {&store.User{ID: owner.ID}, store.RoleOwner},
+			"admin":    {&store.User{ID: admin.ID, IsSuperuser: true}, ""},
+			"inactive": {nil, ""},
+			"job":      {nil, ""},
+			"unknown":  {nil, ""},
+		} {
+			list, err := st.ListJobsForToken(ctx, p.PID, sid, keys[name], f, store.Page{Limit: 10})
+			if err != nil || list.Count != 1 || len(list.Jobs) != 1 {
+				t.Fatalf("filter %+v, %s: %+v, %v; want the spider's job", f, name, list, err)
+			}
+			if diff := cmp.Diff(want.caller, list.Caller, cmpopts.IgnoreUnexported(store.User{})); diff != "" || list.CallerRole != want.role {
+				t.Errorf("filter %+v, %s: role %q, caller (-want +got):\n%s", f, name, list.CallerRole, diff)
+			}
+		}
+	}
+	if _, err := st.ListJobsForToken(ctx, p.PID, 999999, keys["owner"], store.JobFilter{}, store.Page{Limit: 10}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("list of an unknown spider = %v, want ErrNotFound", err)
+	}
+}
