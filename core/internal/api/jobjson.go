@@ -51,7 +51,16 @@ func appendJobJSON(b []byte, j *store.Job) ([]byte, error) {
 	b = append(b, `},"created":"`...)
 	b = appendJobTime(b, j.Created)
 	b = append(b, `","name":`...)
-	b = appendJSONString(b, j.Name())
+	if jsonSafe(j.ProjectID) {
+		// j.Name(), without building the string
+		b = append(b, `"sj-`...)
+		b = strconv.AppendInt(b, j.JID, 10)
+		b = append(b, '-')
+		b = append(b, j.ProjectID...)
+		b = append(b, '"')
+	} else {
+		b = appendJSONString(b, j.Name())
+	}
 	b = append(b, `,"lifespan":"`...)
 	b = appendDuration(b, j.LifespanMicros)
 	b = append(b, `","total_response_bytes":`...)
@@ -155,15 +164,24 @@ func appendNullableString(b []byte, s *string) []byte {
 // backslash goes in as it is. A string with any other byte goes through encoding/json, which
 // writes its escapes and invalid UTF-8 as every other reply has them.
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			b, _ = appendWithEncoder(b, s) // a string always encodes
-			return b
-		}
+	if !jsonSafe(s) {
+		b, _ = appendWithEncoder(b, s) // a string always encodes
+		return b
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// jsonSafe reports whether s is printable ASCII without the quote and the backslash, which
+// goes into a JSON string as it is.
+func jsonSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendWithEncoder appends v as writeJSON's encoder writes it, without HTML escapes.

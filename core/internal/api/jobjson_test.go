@@ -54,6 +54,9 @@ func TestJobPageJSON(t *testing.T) {
 			j := &jobs[i]
 			j.JID, j.SpiderID, j.SpiderName = r.Int64N(1<<50), r.Int64N(1000), text()
 			j.ProjectID = store.NewUUID()
+			if r.IntN(10) == 0 {
+				j.ProjectID = text()
+			}
 			j.Created = time.Unix(r.Int64N(1<<36)-1<<35, r.Int64N(1e9))
 			if r.IntN(10) == 0 {
 				j.Created = time.Date(10000+r.IntN(3), 1, 2, 3, 4, 5, 6000, time.UTC)

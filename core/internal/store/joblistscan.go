@@ -21,6 +21,8 @@ type jobListRows struct {
 	role   string
 	caller *User
 	jobs   []Job
+	// row is the row being scanned, into the last of jobs.
+	row jobListRow
 }
 
 var _ orm.HooklessModel = (*jobListRows)(nil)
@@ -30,8 +32,15 @@ func (m *jobListRows) Init() error {
 	return nil
 }
 
+// NextColumnScanner scans each row into a new last element of jobs, so that no row is
+// allocated or copied.
 func (m *jobListRows) NextColumnScanner() orm.ColumnScanner {
-	return &jobListRow{}
+	m.jobs = append(m.jobs, Job{})
+	m.row = jobListRow{job: &m.jobs[len(m.jobs)-1]}
+	if len(m.jobs) > 1 {
+		m.row.prev = &m.jobs[len(m.jobs)-2]
+	}
+	return &m.row
 }
 
 // AddColumnScanner keeps the scanned row. A spider with no job on the page comes as one row
@@ -43,8 +52,8 @@ func (m *jobListRows) AddColumnScanner(s orm.ColumnScanner) error {
 		caller := row.caller
 		m.caller = &caller
 	}
-	if row.job.JID != 0 {
-		m.jobs = append(m.jobs, row.job)
+	if row.job.JID == 0 {
+		m.jobs = m.jobs[:len(m.jobs)-1]
 	}
 	return nil
 }
@@ -54,7 +63,11 @@ type jobListRow struct {
 	total  int
 	role   string
 	caller User
-	job    Job
+	job    *Job
+	// prev is the job of the row before, nil for the first. Strings equal to its own are
+	// taken from it, without allocating: a page's jobs share their project and spider, and
+	// mostly their status, data status and resource tier.
+	prev *Job
 }
 
 // ScanColumn sets the field of one column. n is the value's length, -1 for NULL, which
@@ -63,7 +76,10 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 	if n < 0 {
 		return nil
 	}
-	j := &r.job
+	j, prev := r.job, r.prev
+	if prev == nil {
+		prev = &Job{}
+	}
 	var err error
 	switch col.Name {
 	case "list_total":
@@ -81,25 +97,25 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 	case "jid":
 		j.JID, err = types.ScanInt64(rd, n)
 	case "project_id":
-		j.ProjectID, err = types.ScanString(rd, n)
+		j.ProjectID, err = scanStringLike(rd, n, prev.ProjectID)
 	case "spider_id":
 		j.SpiderID, err = types.ScanInt64(rd, n)
 	case "spider_name":
-		j.SpiderName, err = types.ScanString(rd, n)
+		j.SpiderName, err = scanStringLike(rd, n, prev.SpiderName)
 	case "seq":
 		j.Seq, err = types.ScanInt64(rd, n)
 	case "cronjob_id":
 		j.CronjobID, err = scanInt64Pointer(rd, n)
 	case "status":
-		j.Status, err = types.ScanString(rd, n)
+		j.Status, err = scanStringLike(rd, n, prev.Status)
 	case "data_status":
-		j.DataStatus, err = types.ScanString(rd, n)
+		j.DataStatus, err = scanStringLike(rd, n, prev.DataStatus)
 	case "data_expiry_days":
 		var days int
 		days, err = types.ScanInt(rd, n)
 		j.DataExpiryDays = &days
 	case "resource_tier":
-		j.ResourceTier, err = types.ScanString(rd, n)
+		j.ResourceTier, err = scanStringLike(rd, n, prev.ResourceTier)
 	case "args":
 		if isJSON(rd, n, "[]") {
 			j.Args = []Arg{}
@@ -125,7 +141,7 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 			err = scanJSON(rd, n, &j.ProxyUsageData)
 		}
 	case "error_reason":
-		j.ErrorReason, err = types.ScanString(rd, n)
+		j.ErrorReason, err = scanStringLike(rd, n, prev.ErrorReason)
 	case "created":
 		j.Created, err = scanTime(rd, n)
 	case "peak_memory_bytes":
@@ -139,6 +155,21 @@ func (r *jobListRow) ScanColumn(col types.ColumnInfo, rd types.Reader, n int) er
 		return fmt.Errorf("job list: column %s: %w", col.Name, err)
 	}
 	return nil
+}
+
+// scanStringLike reads a string, and returns like itself when the two are equal.
+func scanStringLike(rd types.Reader, n int, like string) (string, error) {
+	if n <= 0 {
+		return "", nil
+	}
+	b, err := rd.ReadFullTemp()
+	if err != nil {
+		return "", err
+	}
+	if string(b) == like {
+		return like, nil
+	}
+	return string(b), nil
 }
 
 // isJSON reports whether the next n bytes of rd are text, without reading them.

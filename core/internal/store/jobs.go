@@ -252,7 +252,7 @@ func (s *Store) ListJobsForToken(ctx context.Context, pid string, sid int64, key
 // skips to the page, reading only the skipped rows' ids.
 func (s *Store) listJobs(ctx context.Context, pid string, sid int64, prepared *preparedQuery, caller string, callerParam any,
 	f JobFilter, page Page) (*JobList, error) {
-	var rows jobListRows
+	rows := jobListRows{jobs: make([]Job, 0, min(page.Limit, 100)+1)}
 	var res pg.Result
 	var err error
 	if f == (JobFilter{}) {
@@ -285,6 +285,9 @@ func (s *Store) listJobs(ctx context.Context, pid string, sid int64, prepared *p
 	}
 	if res.RowsReturned() == 0 {
 		return nil, fmt.Errorf("list jobs of spider %d: %w", sid, ErrNotFound)
+	}
+	if len(rows.jobs) == 0 {
+		rows.jobs = nil
 	}
 	return &JobList{Jobs: rows.jobs, Count: rows.total, Caller: rows.caller, CallerRole: rows.role}, nil
 }
