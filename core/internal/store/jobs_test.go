@@ -697,6 +697,89 @@ func TestListJobsReadsOnlyThePage(t *testing.T) {
 	}
 }
 
+// The job list's statement is planned once per connection. Its plan must read only the
+// page's entries of the job number index, also with statistics taken before the spider's jobs
+// were inserted. The cases take them with an empty table, with another spider's jobs, and
+// with many spiders of a few jobs each.
+func TestListJobsWithStaleStatistics(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, before string }{
+		{"empty table", ""},
+		{"another spider's jobs", `INSERT INTO jobs (project_id, spider_id, status)
+			SELECT ?0, ?2, 'COMPLETED' FROM generate_series(1, 2000)`},
+		{"many small spiders", `INSERT INTO spiders (project_id, name) SELECT ?0, 's' || g FROM generate_series(1, 500) g;
+			INSERT INTO jobs (project_id, spider_id, status) SELECT ?0, s.sid, 'COMPLETED'
+			FROM spiders s, generate_series(1, 2) WHERE s.name LIKE 's%'`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			// One connection, which prepares the statements and whose statistics are flushed.
+			st, err := store.Open(ctx, testenv.DatabaseURL(t), store.Options{PoolSize: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			owner, p, _ := fixture(t, st, "quotes", "books")
+			spiders, _, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			quotes, books := spiders[0].SID, spiders[1].SID
+			if err := st.Exec(ctx, "ALTER TABLE jobs SET (autovacuum_enabled = false)"); err != nil {
+				t.Fatal(err)
+			}
+			if tt.before != "" {
+				if err := st.Exec(ctx, tt.before, p.PID, quotes, books); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.Exec(ctx, `ANALYZE jobs; INSERT INTO jobs (project_id, spider_id, status)
+				SELECT ?, ?, 'COMPLETED' FROM generate_series(1, 2000)`, p.PID, quotes); err != nil {
+				t.Fatal(err)
+			}
+			key, err := st.CreateUserToken(ctx, owner.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rowsRead := func() int64 {
+				t.Helper()
+				if err := st.Exec(ctx, "SELECT pg_stat_force_next_flush()"); err != nil {
+					t.Fatal(err)
+				}
+				n, err := st.QueryInt64(ctx, `SELECT pg_stat_clear_snapshot();
+					SELECT coalesce(t.seq_tup_read, 0) + (SELECT coalesce(sum(i.idx_tup_read), 0) FROM pg_stat_user_indexes i
+						WHERE i.relid = t.relid)::bigint
+					FROM pg_stat_user_tables t WHERE t.relname = 'jobs'`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+
+			// The first call of each statement also prepares it; both calls are checked.
+			for _, byToken := range []bool{false, true, false, true} {
+				before := rowsRead()
+				var list *store.JobList
+				if byToken {
+					list, err = st.ListJobsForToken(ctx, p.PID, quotes, key, store.JobFilter{}, store.Page{Offset: 1000, Limit: 50})
+				} else {
+					list, err = st.ListJobsFor(ctx, p.PID, quotes, owner.ID, store.JobFilter{}, store.Page{Offset: 1000, Limit: 50})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(list.Jobs) != 50 || list.Count != 2000 || list.Jobs[0].Seq != 1000 {
+					t.Fatalf("page 21 = %d jobs of %d, first number %d; want 50 of 2,000 from 1,000", len(list.Jobs), list.Count, list.Jobs[0].Seq)
+				}
+				if read := rowsRead() - before; read > 60 {
+					t.Errorf("by token %t: a page of 50 jobs read %d rows and index entries of jobs, want at most 60", byToken, read)
+				}
+			}
+		})
+	}
+}
+
 func TestListJobsForReadsTheCallersRole(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
