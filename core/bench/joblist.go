@@ -111,9 +111,9 @@ func (p *platform) insertListJobs(ctx context.Context, sid int64, n int) error {
 
 // waitForAutovacuum waits until no autovacuum worker runs in the benchmark's database, or
 // timeout passes. The export phase's million rows leave job_data to autovacuum, whose run
-// overlapped the job list's requests in full runs and took CPU time from them; the other
-// phases time the platform against a limit in alternating rounds, which such a run slows
-// alike, and need no wait.
+// overlapped the job list's requests in full runs and took CPU time from them. The other
+// phases need no wait: they time the platform and its limit in alternating rounds, which such
+// a run slows alike.
 func (p *platform) waitForAutovacuum(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	start := time.Now()
