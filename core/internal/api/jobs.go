@@ -47,6 +47,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) (any, error) {
 	return s.jobListPage(r, page, list)
 }
 
+// readJobListParams reads the job list's path and query parameters, in the order in which
+// every project route checks them.
 func readJobListParams(r *http.Request) (pid string, sid int64, page pageParams, filter store.JobFilter, err error) {
 	if sid, err = pathID(r, "sid"); err != nil {
 		return

@@ -81,7 +81,7 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 		case http.StatusNoContent:
 			w.WriteHeader(status)
 		default:
-			writeJSON(w, status, value)
+			s.writeJSON(w, r, status, value)
 		}
 	})
 }
@@ -103,18 +103,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if apiErr.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", "Token")
 	}
-	writeJSON(w, apiErr.status, apiErr.body)
+	s.writeJSON(w, r, apiErr.status, apiErr.body)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the JSON body of a reply with the given status.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	buf := replyBuffers.Get().(*[]byte)
 	defer putReplyBuffer(buf)
 	b, err := encodeReply((*buf)[:0], v)
 	if err != nil {
 		// Only a value that encoding/json cannot write, a fault of the handler, gets here.
-		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal server error: the reply could not be encoded."}`+"\n")
+		s.log.Error("encode reply", "method", r.Method, "path", r.URL.Path, "error", err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal server error; the server log has the details."}`+"\n")
+	} else {
+		*buf = b
 	}
-	*buf = b
 	// The whole reply in one write, with its length: the job list's replies of about 40 KB
 	// took several writes to the socket in chunked encoding.
 	w.Header().Set("Content-Type", "application/json")

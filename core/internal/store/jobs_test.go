@@ -780,21 +780,30 @@ func TestListJobsWithStaleStatistics(t *testing.T) {
 	}
 }
 
-func TestListJobsForReadsTheCallersRole(t *testing.T) {
-	t.Parallel()
+// ownedSpiderWithJob makes a project of the spider quotes with one queued job, and returns the
+// owner, the project, the spider's id and the job.
+func ownedSpiderWithJob(t *testing.T, st *store.Store) (*store.User, *store.Project, int64, *store.Job) {
+	t.Helper()
 	ctx := context.Background()
-	st := testenv.Store(t)
 	owner, p, _ := fixture(t, st, "quotes")
-	outsider := &store.User{Username: "eve", Email: "eve@example.com", PasswordHash: "x", IsActive: true}
-	if err := st.CreateUser(ctx, outsider); err != nil {
-		t.Fatal(err)
-	}
 	spiders, _, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sid := spiders[0].SID
-	if err := st.CreateJob(ctx, &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}); err != nil {
+	job := &store.Job{ProjectID: p.PID, SpiderID: spiders[0].SID, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
+	if err := st.CreateJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	return owner, p, spiders[0].SID, job
+}
+
+func TestListJobsForReadsTheCallersRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := testenv.Store(t)
+	owner, p, sid, _ := ownedSpiderWithJob(t, st)
+	outsider := &store.User{Username: "eve", Email: "eve@example.com", PasswordHash: "x", IsActive: true}
+	if err := st.CreateUser(ctx, outsider); err != nil {
 		t.Fatal(err)
 	}
 
@@ -824,19 +833,11 @@ func TestListJobsForTokenReadsItsUser(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := testenv.Store(t)
-	owner, p, _ := fixture(t, st, "quotes")
-	spiders, _, err := st.ListSpiders(ctx, p.PID, "", store.Page{Limit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := spiders[0].SID
-	job := &store.Job{ProjectID: p.PID, SpiderID: sid, DataStatus: "PERSISTENT", ResourceTier: "LARGE"}
-	if err := st.CreateJob(ctx, job); err != nil {
-		t.Fatal(err)
-	}
+	owner, p, sid, job := ownedSpiderWithJob(t, st)
 	admin := &store.User{Username: "root", Email: "root@example.com", PasswordHash: "x", IsActive: true, IsSuperuser: true}
 	inactive := &store.User{Username: "gone", Email: "gone@example.com", PasswordHash: "x"}
 	keys := map[string]string{}
+	var err error
 	for name, u := range map[string]*store.User{"admin": admin, "inactive": inactive} {
 		if err := st.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
