@@ -30,10 +30,15 @@ func main() {
 	flag.BoolVar(&opts.Pprof, "pprof", false, "serve Go profiles from each server process on a loopback port, logged at its start")
 	opts.Sizes.RegisterFlags(flag.CommandLine)
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: estela-bench [flags]\n\nUses DATABASE_URL and REDIS_URL when both are set (in a database of its own on that server);\notherwise starts Postgres and Redis with deploy/local/services.sh in a temporary folder.\n\n")
+		fmt.Fprintf(os.Stderr, "usage: estela-bench [flags]\n\nUses DATABASE_URL and REDIS_URL when both are set (in a database of its own on that server);\notherwise starts Postgres and Redis with deploy/local/services.sh in a temporary folder.\nWrites the figures as JSON to the file BENCH_OUT names, when set. -quick replaces the\ndefault sizes below; size flags given with it still apply.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "estela-bench takes no arguments, only flags; got %q\n\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
 	if *quick {
 		quickSizes := bench.QuickSizes()
 		opts.Sizes = quickSizes
@@ -42,6 +47,14 @@ func main() {
 
 	opts.PluginDirs = []string{*plugins}
 	opts.DatabaseURL, opts.RedisURL = os.Getenv("DATABASE_URL"), os.Getenv("REDIS_URL")
+	if (opts.DatabaseURL == "") != (opts.RedisURL == "") {
+		missing := "REDIS_URL"
+		if opts.DatabaseURL == "" {
+			missing = "DATABASE_URL"
+		}
+		fmt.Fprintf(os.Stderr, "estela-bench uses existing servers only when DATABASE_URL and REDIS_URL are both set; %s is missing. Set it, or unset both to start servers of its own.\n", missing)
+		os.Exit(2)
+	}
 	opts.Skip = map[string]bool{}
 	for _, phase := range strings.Split(*skip, ",") {
 		if phase = strings.TrimSpace(phase); phase != "" {
@@ -57,8 +70,18 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal cancels the run, which then stops what it started. A second one
+		// ends the process at once, as without the handler.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := bench.Main(ctx, opts, os.Stdout, os.Getenv("BENCH_OUT")); err != nil {
-		opts.Log.Error("benchmark failed", "error", err)
+		if ctx.Err() != nil {
+			opts.Log.Error("benchmark interrupted; the processes it started were stopped", "error", err)
+		} else {
+			opts.Log.Error("benchmark failed", "error", err)
+		}
 		stop()
 		os.Exit(1)
 	}

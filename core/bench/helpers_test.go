@@ -121,3 +121,24 @@ func TestSizesValidate(t *testing.T) {
 		t.Error("zero cron workers were accepted")
 	}
 }
+
+// A value in the table must not read as meeting or missing a target that its digits do not.
+func TestFormatValueKeepsDigitsNearTargets(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value float64
+		want  string
+	}{
+		{0, "0"},
+		{9.87, "9.87"},
+		{10.21, "10.2"},
+		{99.6, "99.6"},
+		{100, "100"},
+		{999.94, "999.9"},
+		{1502.3, "1502"},
+	} {
+		if got := formatValue(tt.value); got != tt.want {
+			t.Errorf("formatValue(%v) = %q, want %q", tt.value, got, tt.want)
+		}
+	}
+}

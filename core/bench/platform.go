@@ -138,7 +138,7 @@ func readEnvFile(path string) (map[string]string, error) {
 func (p *platform) openDatabase(ctx context.Context) error {
 	if !p.opts.UseDatabaseAsIs {
 		name := "estela_bench_" + randomHex(6)
-		admin, err := connect(p.dbURL)
+		admin, err := connectAdmin(p.dbURL)
 		if err != nil {
 			return err
 		}
@@ -173,6 +173,23 @@ func connect(databaseURL string) (*pg.DB, error) {
 	return pg.Connect(opts), nil
 }
 
+// adminTimeout bounds each round trip to the server the benchmark's database is created on.
+// go-pg's reads do not end when their context is canceled, so without it a server that
+// accepts connections and never replies would hold the benchmark, and its interrupts, for
+// good.
+const adminTimeout = time.Minute
+
+// connectAdmin connects as connect does, with adminTimeout on every read and write.
+func connectAdmin(databaseURL string) (*pg.DB, error) {
+	opts, err := pg.ParseURL(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	opts.PoolSize = 2
+	opts.ReadTimeout, opts.WriteTimeout = adminTimeout, adminTimeout
+	return pg.Connect(opts), nil
+}
+
 func withDatabase(databaseURL, name string) (string, error) {
 	u, err := url.Parse(databaseURL)
 	if err != nil {
@@ -183,7 +200,7 @@ func withDatabase(databaseURL, name string) (string, error) {
 }
 
 func dropDatabase(adminURL, name string, log hclog.Logger) {
-	admin, err := connect(adminURL)
+	admin, err := connectAdmin(adminURL)
 	if err == nil {
 		defer admin.Close()
 		_, err = admin.Exec("DROP DATABASE IF EXISTS ? WITH (FORCE)", pg.Ident(name))

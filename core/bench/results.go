@@ -154,6 +154,9 @@ func formatValue(v float64) string {
 		return fmt.Sprint(v)
 	case v != 0 && math.Abs(v) < 10:
 		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+	case math.Abs(v) < 1000:
+		// One decimal, so that 99.6 µs does not read as 100 beside a target of < 100.
+		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.1f", v), "0"), ".")
 	default:
 		return fmt.Sprintf("%.0f", v)
 	}

@@ -6,12 +6,12 @@ import (
 	"time"
 )
 
-// Sizes are the amounts of work of each phase. The defaults fit a 2-core machine in about
-// ten minutes; QuickSizes fits in well under a minute.
+// Sizes are the amounts of work of each phase. The defaults take about 3 minutes on a 2-core
+// machine, and QuickSizes well under a minute.
 type Sizes struct {
 	// DispatchJobs are created through the API and launched on the noop engine.
 	DispatchJobs int `json:"dispatch_jobs"`
-	// Clients send the dispatch phase's job creations and the job list requests.
+	// DispatchClients send the dispatch phase's job creations.
 	DispatchClients int `json:"dispatch_clients"`
 	// RPCCalls are timed GetJob calls to the noop plugin.
 	RPCCalls int `json:"rpc_calls"`
