@@ -22,10 +22,11 @@ const listPageSize = 50
 // shallowPages is how many first pages count as shallow: where a person browsing looks.
 const shallowPages = 10
 
-// warmupPerClient is how many requests each client makes, untimed, before the timed ones. The
-// first requests open the clients' connections and the API's database connections, which
-// prepare their statements. With 2,000 timed requests, the p99 is the 20 slowest, and before
-// the warm-up these were nearly all among the first 40 requests.
+// warmupPerClient times the number of clients is how many untimed requests the clients make,
+// between them, before the timed ones. The first requests open the clients' connections and
+// the API's database connections, which prepare their statements. With 2,000 timed requests
+// the p99 is the 20 slowest, and in a run without the warm-up 16 of them were among the first
+// 40 requests.
 const warmupPerClient = 5
 
 // listRequest is one job list request of the load.

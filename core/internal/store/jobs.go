@@ -196,10 +196,10 @@ const listHead = `SELECT sp.total AS list_total, sp.role AS list_role, sp.caller
 //
 // The count and the page are subqueries, where they were calls of spider_job_count and
 // spider_jobs_page (migrations 0008 and 0010), whose settings leave Postgres one plan only. The
-// calls took a sixth of the statement's time, and the subqueries' plans need no such settings.
-// Both read the job number index. Its condition on the number makes it cheaper by the
-// planner's estimates than the index on (spider, created), whatever the statistics are, and a
-// sequential scan is cheaper only while the table takes a few pages.
+// calls took about a fifth of the statement's time in pgbench, and the subqueries' plans need
+// no such settings. Both read the job number index. Its condition on the number makes it
+// cheaper by the planner's estimates than the index on (spider, created), whatever the
+// statistics are, and a sequential scan is cheaper only while the table takes a few pages.
 // TestListJobsWithStaleStatistics checks both plans with statistics taken before the jobs
 // were inserted.
 func listJobsQuery(caller string) string {
@@ -254,8 +254,9 @@ func (s *Store) ListJobsForToken(ctx context.Context, pid string, sid int64, key
 	return s.listJobs(ctx, pid, sid, listJobsByToken, listCallerByToken, hashKey(key), f, page)
 }
 
-// listJobs runs the job list statement, prepared without a filter, whose caller subquery takes
-// the parameter callerParam. One statement reads it all.
+// listJobs runs one job list statement: prepared, the one without a filter, and otherwise
+// one built for the filter around the caller subquery caller. callerParam is that subquery's
+// parameter.
 //
 // Without a filter the count is the spider's highest job number and the page a range of
 // numbers, so any page costs a few index lookups. A filter counts the matching rows and
