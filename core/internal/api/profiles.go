@@ -4,8 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/estela-go/estela-go/core/internal/password"
 	"github.com/estela-go/estela-go/core/internal/store"
 )
@@ -82,7 +80,7 @@ func (s *Server) profileTarget(r *http.Request) (caller, target *store.User, err
 	if err != nil {
 		return nil, nil, err
 	}
-	name := mux.Vars(r)["username"]
+	name := r.PathValue("username")
 	if name == caller.Username {
 		return caller, caller, nil
 	}

@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/gorilla/mux"
 )
 
 // maxFormBytes caps JSON and form bodies other than uploads and ingest.
@@ -20,7 +18,7 @@ const maxFormBytes = 1 << 20
 
 // pathID reads a numeric path variable such as sid or jid.
 func pathID(r *http.Request, name string) (int64, error) {
-	raw := mux.Vars(r)[name]
+	raw := r.PathValue(name)
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id < 1 {
 		return 0, errNotFound
@@ -30,7 +28,7 @@ func pathID(r *http.Request, name string) (int64, error) {
 
 // pathPID reads the project UUID from the path; a malformed one is simply not found.
 func pathPID(r *http.Request) (string, error) {
-	pid := strings.ToLower(mux.Vars(r)["pid"])
+	pid := strings.ToLower(r.PathValue("pid"))
 	if !validUUID(pid) {
 		return "", errNotFound
 	}

@@ -1,5 +1,5 @@
 // Package api serves estela's HTTP API: the routes, their request and response shapes, and
-// the one place where roles are checked. It is the only package that imports gorilla/mux.
+// the one place where roles are checked.
 package api
 
 import (
