@@ -26,7 +26,7 @@ func main() {
 	plugins := flag.String("plugin-dir", "bin/plugins", "folder with estela-engine-noop and estela-credentials-local")
 	flag.StringVar(&opts.Repo, "repo", ".", "repository root, where deploy/local/services.sh is")
 	flag.StringVar(&opts.ServerBinary, "server", "bin/estela-server", "estela-server executable")
-	flag.StringVar(&opts.WorkDir, "work-dir", "", "folder for config, server logs and archives, kept after the run (default: a temporary folder, removed)")
+	flag.StringVar(&opts.WorkDir, "work-dir", "", "folder for config, server logs and archives, kept after the run (default: a temporary folder, removed unless the run failed)")
 	flag.BoolVar(&opts.Pprof, "pprof", false, "serve Go profiles from each server process on a loopback port, logged at its start")
 	opts.Sizes.RegisterFlags(flag.CommandLine)
 	flag.Usage = func() {
@@ -77,10 +77,14 @@ func main() {
 		stop()
 	}()
 	if err := bench.Main(ctx, opts, os.Stdout, os.Getenv("BENCH_OUT")); err != nil {
+		msg := "benchmark failed"
 		if ctx.Err() != nil {
-			opts.Log.Error("benchmark interrupted; the processes it started were stopped", "error", err)
-		} else {
-			opts.Log.Error("benchmark failed", "error", err)
+			msg = "benchmark interrupted; the processes it started were stopped"
+		}
+		opts.Log.Error(msg, "error", err)
+		if opts.Log.GetLevel() == hclog.Off {
+			// ESTELA_LOG_LEVEL=off silences the log, but not why the run failed.
+			fmt.Fprintf(os.Stderr, "estela-bench: %s: %v\n", msg, err)
 		}
 		stop()
 		os.Exit(1)

@@ -63,7 +63,7 @@ var Phases = []string{PhaseRPC, PhaseDispatch, PhaseIngest, PhaseExport, PhaseRe
 
 // Run starts the platform, runs every phase not skipped and returns the results. It stops
 // every process and service it started before it returns.
-func Run(ctx context.Context, opts Options) (*Results, error) {
+func Run(ctx context.Context, opts Options) (_ *Results, err error) {
 	if err := opts.Sizes.validate(); err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func Run(ctx context.Context, opts Options) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
+	defer func() { cleanup(err) }()
 
 	p, err := startPlatform(ctx, opts)
 	if err != nil {
@@ -116,17 +116,25 @@ func runPhase(ctx context.Context, p *platform, phase string, res *Results) erro
 	return nil
 }
 
-// prepareWorkDir creates a temporary work folder when none is set and returns what removes it.
-func prepareWorkDir(opts *Options) (func(), error) {
+// prepareWorkDir creates a temporary work folder when none is set, and returns what ends its
+// use. That removes a temporary folder, except after a failed run whose servers wrote logs in
+// it, because the error names those logs.
+func prepareWorkDir(opts *Options) (func(runErr error), error) {
 	if opts.WorkDir != "" {
-		return func() {}, os.MkdirAll(opts.WorkDir, 0o700)
+		return func(error) {}, os.MkdirAll(opts.WorkDir, 0o700)
 	}
 	dir, err := os.MkdirTemp("", "estela-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("create work folder: %w", err)
 	}
 	opts.WorkDir = dir
-	return func() { os.RemoveAll(dir) }, nil
+	return func(runErr error) {
+		if entries, err := os.ReadDir(dir); runErr == nil || err != nil || len(entries) == 0 {
+			os.RemoveAll(dir)
+			return
+		}
+		opts.Log.Info("work folder kept for its server logs; remove it when done", "dir", dir)
+	}, nil
 }
 
 // Main runs the benchmark for cmd/estela-bench: it prints the table on out and writes the

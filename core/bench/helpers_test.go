@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/go-hclog"
 )
 
 func TestMakeItemSizeAndJSON(t *testing.T) {
@@ -140,5 +143,41 @@ func TestFormatValueKeepsDigitsNearTargets(t *testing.T) {
 		if got := formatValue(tt.value); got != tt.want {
 			t.Errorf("formatValue(%v) = %q, want %q", tt.value, got, tt.want)
 		}
+	}
+}
+
+func TestTemporaryWorkFolderCleanup(t *testing.T) {
+	t.Parallel()
+	failed := errors.New("api exited")
+	tests := []struct {
+		name     string
+		runErr   error
+		withLog  bool
+		wantKept bool
+	}{
+		{"run succeeded", nil, true, false},
+		{"run failed before servers", failed, false, false},
+		{"run failed with server logs", failed, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := Options{Log: hclog.NewNullLogger()}
+			cleanup, err := prepareWorkDir(&opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(opts.WorkDir) })
+			if tt.withLog {
+				if err := os.WriteFile(filepath.Join(opts.WorkDir, "api.log"), []byte("started\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cleanup(tt.runErr)
+			_, err = os.Stat(opts.WorkDir)
+			if folderKept := err == nil; folderKept != tt.wantKept {
+				t.Errorf("work folder kept = %v (stat: %v), want %v", folderKept, err, tt.wantKept)
+			}
+		})
 	}
 }

@@ -85,6 +85,8 @@ func startPlatform(ctx context.Context, opts Options) (_ *platform, err error) {
 func (p *platform) openServices(ctx context.Context) error {
 	p.dbURL, p.redisURL = p.opts.DatabaseURL, p.opts.RedisURL
 	if p.dbURL != "" && p.redisURL != "" {
+		// The run's Redis keys stay behind, under a prefix of their own.
+		p.log.Info("using the given Postgres and Redis", "redis_namespace", p.namespace)
 		return nil
 	}
 	// The folder is readable by all because services.sh, run as root, keeps the data in it only
@@ -146,6 +148,7 @@ func (p *platform) openDatabase(ctx context.Context) error {
 		if _, err := admin.ExecContext(ctx, "CREATE DATABASE ?", pg.Ident(name)); err != nil {
 			return fmt.Errorf("create database %s: %w", name, err)
 		}
+		p.log.Info("benchmark database created; it is dropped at the end", "database", name)
 		adminURL := p.dbURL
 		p.closers = append(p.closers, func() { dropDatabase(adminURL, name, p.log) })
 		if p.dbURL, err = withDatabase(p.dbURL, name); err != nil {

@@ -103,7 +103,7 @@ type row struct {
 // dispatchCodeRate formats the in-process dispatch rate, which the reconcile phase measures.
 func dispatchCodeRate(v float64) string {
 	if v == 0 {
-		return "not measured (reconcile phase skipped)"
+		return "not measured (the reconcile phase measures it)"
 	}
 	return fmt.Sprintf("%.0f jobs/s", v)
 }
