@@ -127,7 +127,7 @@ ENV
 }
 
 stop_all() {
-	local dir="$1" pgdata bindir stopped=""
+	local dir="$1" pgdata bindir pid stopped=""
 	pgdata=$(pg_dir "$dir")
 	if [ -f "$pgdata/postmaster.pid" ]; then
 		bindir=$(pg_bindir)
@@ -135,7 +135,14 @@ stop_all() {
 		stopped="Postgres"
 	fi
 	if [ -f "$dir/redis.pid" ]; then
-		kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+		pid=$(cat "$dir/redis.pid")
+		kill "$pid" 2>/dev/null || true
+		# Redis writes its last log lines after the signal: wait, so that a caller that
+		# removes the folder next does not race with them.
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
 		rm -f "$dir/redis.pid"
 		stopped="${stopped:+$stopped and }Redis"
 	fi
