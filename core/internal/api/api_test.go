@@ -359,6 +359,11 @@ func TestListPagination(t *testing.T) {
 	}
 	expectField(t, f.get("viewer", base+"?page_size=0"), "page_size", "page_size=0")
 	expectField(t, f.get("viewer", base+"?status=PAUSED"), "status", "status=PAUSED")
+	// Every invalid parameter is named, not only the first.
+	r = f.get("viewer", base+"?page=0&page_size=x&status=PAUSED&cronjob=-1")
+	for _, field := range []string{"page", "page_size", "status", "cronjob"} {
+		expectField(t, r, field, "four invalid parameters")
+	}
 }
 
 func TestRoleMatrix(t *testing.T) {

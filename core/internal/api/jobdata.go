@@ -41,12 +41,9 @@ func readDataType(r *http.Request, allowStats bool) (string, error) {
 // {count, previous, next, results}; estela-cli (User-Agent estela-cli/...) or a request with
 // mode=chunks gets chunks of {count, results, next_chunk}, continued with current_chunk.
 func (s *Server) jobData(_ http.ResponseWriter, r *http.Request) (any, error) {
-	dataType, err := readDataType(r, true)
-	if err != nil {
-		return nil, err
-	}
-	page, err := readBoundedPage(r, 50, 100)
-	if err != nil {
+	dataType, typeErr := readDataType(r, true)
+	page, pageErr := readBoundedPage(r, 50, 100)
+	if err := joinFieldErrors(typeErr, pageErr); err != nil {
 		return nil, err
 	}
 	job, _, err := s.jobFor(r, actRead)

@@ -64,6 +64,10 @@ func TestJobLogFiltersAndDelete(t *testing.T) {
 	if r := f.get("viewer", f.jobURL(j)+"/data?type=logs&page_size=100"); r.status != http.StatusOK {
 		t.Errorf("data page size 100: %d %s, want 200", r.status, r.raw)
 	}
+	bad := f.get("viewer", f.jobURL(j)+"/data?type=pictures&page=0&page_size=101")
+	for _, field := range []string{"type", "page", "page_size"} {
+		expectField(t, bad, field, "three invalid data parameters")
+	}
 
 	del := f.jobURL(j) + "/data/delete?type=logs"
 	expectStatus(t, f.do("viewer", http.MethodPost, del, "", nil), http.StatusForbidden, "viewer deletes data")

@@ -53,10 +53,10 @@ func readJobListParams(r *http.Request) (pid string, sid int64, page pageParams,
 	if sid, err = pathID(r, "sid"); err != nil {
 		return
 	}
-	if page, err = readPage(r, 100, 100); err != nil {
-		return
-	}
-	if filter, err = readJobFilter(r); err != nil {
+	var pageErr, filterErr error
+	page, pageErr = readPage(r, 100, 100)
+	filter, filterErr = readJobFilter(r)
+	if err = joinFieldErrors(pageErr, filterErr); err != nil {
 		return
 	}
 	pid, err = pathPID(r)
@@ -119,17 +119,19 @@ func (s *Server) jobDTOs(r *http.Request, jobs []store.Job) ([]jobDTO, error) {
 func readJobFilter(r *http.Request) (store.JobFilter, error) {
 	q := r.URL.Query()
 	f := store.JobFilter{Status: q.Get("status"), Tag: q.Get("tag")}
+	var statusErr, cronjobErr error
 	if f.Status != "" && !lifecycle.Valid(f.Status) {
-		return f, errField("status", fmt.Sprintf("%q is not a valid status; use one of %s.", f.Status, strings.Join(jobStatuses, ", ")))
+		statusErr = errField("status", fmt.Sprintf("%q is not a valid status; use one of %s.", f.Status, strings.Join(jobStatuses, ", ")))
 	}
 	if raw := q.Get("cronjob"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || id < 1 {
-			return f, errField("cronjob", "A cron job id must be a positive integer.")
+			cronjobErr = errField("cronjob", "A cron job id must be a positive integer.")
+		} else {
+			f.CronjobID = id
 		}
-		f.CronjobID = id
 	}
-	return f, nil
+	return f, joinFieldErrors(statusErr, cronjobErr)
 }
 
 // createJob queues a run of a spider. With ?sync=true it is launched before the response.

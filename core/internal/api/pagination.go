@@ -32,24 +32,27 @@ const maxPageNumber = 1_000_000_000
 func readPageParams(r *http.Request, def, max int, clamp bool) (pageParams, error) {
 	p := pageParams{page: 1, size: def}
 	q := r.URL.Query()
+	var pageErr, sizeErr error
 	if raw := q.Get("page"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxPageNumber {
-			return p, errField("page", fmt.Sprintf("A page number must be an integer between 1 and %d.", maxPageNumber))
+			pageErr = errField("page", fmt.Sprintf("A page number must be an integer between 1 and %d.", maxPageNumber))
+		} else {
+			p.page = n
 		}
-		p.page = n
 	}
 	if raw := q.Get("page_size"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		switch {
 		case clamp && (err != nil || n < 1):
-			return p, errField("page_size", fmt.Sprintf("A page size must be a positive integer; sizes over %d give pages of %d.", max, max))
+			sizeErr = errField("page_size", fmt.Sprintf("A page size must be a positive integer; sizes over %d give pages of %d.", max, max))
 		case !clamp && (err != nil || n < 1 || n > max):
-			return p, errField("page_size", fmt.Sprintf("A page size must be an integer between 1 and %d.", max))
+			sizeErr = errField("page_size", fmt.Sprintf("A page size must be an integer between 1 and %d.", max))
+		default:
+			p.size = min(n, max)
 		}
-		p.size = min(n, max)
 	}
-	return p, nil
+	return p, joinFieldErrors(pageErr, sizeErr)
 }
 
 func (p pageParams) store() store.Page {

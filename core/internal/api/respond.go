@@ -40,6 +40,35 @@ func errField(field, msg string) error {
 	return &apiError{http.StatusBadRequest, map[string][]string{field: {msg}}}
 }
 
+// joinFieldErrors merges the errors of errField among errs into one 400 that names every
+// invalid field. The first other error is returned as it is, and nil when every err is nil.
+func joinFieldErrors(errs ...error) error {
+	var merged map[string][]string
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var e *apiError
+		if !errors.As(err, &e) || e.status != http.StatusBadRequest {
+			return err
+		}
+		fields, ok := e.body.(map[string][]string)
+		if !ok {
+			return err
+		}
+		if merged == nil {
+			merged = make(map[string][]string)
+		}
+		for field, msgs := range fields {
+			merged[field] = append(merged[field], msgs...)
+		}
+	}
+	if merged == nil {
+		return nil
+	}
+	return &apiError{http.StatusBadRequest, merged}
+}
+
 var (
 	errNotFound  = errDetail(http.StatusNotFound, "Not found.")
 	errForbidden = errDetail(http.StatusForbidden, "You do not have permission to perform this action.")
