@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"path"
 	"regexp"
@@ -15,7 +16,8 @@ import (
 //
 // Patterns are the route table's paths. A segment is either literal text or a variable,
 // {name:expression}, that must match the whole segment. Literal segments win over
-// variables, and variables are tried in the order their routes were added.
+// variables, unless only a variable leads to a route for the request's method. Variables are
+// tried in the order their routes were added.
 type router struct {
 	root node
 	// notFound serves paths that no route has. methodNotAllowed serves paths whose routes
@@ -29,8 +31,6 @@ type node struct {
 	vars     []*varEdge
 	// methods has a handler for each method of the route that ends here; nil when none does.
 	methods map[string]http.Handler
-	// allow is the Allow header's value: the keys of methods, sorted.
-	allow string
 }
 
 // varEdge leads to the next segment through a variable.
@@ -70,13 +70,6 @@ func (rt *router) handle(method, pattern string, h http.Handler) error {
 		}
 		n.methods[m] = h
 	}
-	n.allow = strings.Join(slices.Sorted(func(yield func(string) bool) {
-		for m := range n.methods {
-			if !yield(m) {
-				return
-			}
-		}
-	}), ", ")
 	return nil
 }
 
@@ -159,13 +152,13 @@ func segmentMatcher(expr string) (func(string) bool, error) {
 	return re.MatchString, nil
 }
 
-// find returns the node at the end of rest, a path without its leading slash, and vars with
-// the path's variables appended. Where a literal segment leads nowhere, the variables at the
-// same place are tried.
-func (n *node) find(rest string, vars []pathVar) (*node, []pathVar) {
+// find returns the node at the end of rest, a path without its leading slash, that has a
+// route for method, and vars with the path's variables appended. Where a literal segment
+// leads to no such route, the variables at the same place are tried.
+func (n *node) find(rest, method string, vars []pathVar) (*node, []pathVar) {
 	seg, after, more := strings.Cut(rest, "/")
 	if next := n.literals[seg]; next != nil {
-		if found, v := next.findFrom(after, more, vars); found != nil {
+		if found, v := next.findFrom(after, more, method, vars); found != nil {
 			return found, v
 		}
 	}
@@ -173,7 +166,7 @@ func (n *node) find(rest string, vars []pathVar) (*node, []pathVar) {
 		if !e.match(seg) {
 			continue
 		}
-		if found, v := e.next.findFrom(after, more, append(vars, pathVar{e.name, seg})); found != nil {
+		if found, v := e.next.findFrom(after, more, method, append(vars, pathVar{e.name, seg})); found != nil {
 			return found, v
 		}
 	}
@@ -181,42 +174,73 @@ func (n *node) find(rest string, vars []pathVar) (*node, []pathVar) {
 }
 
 // findFrom goes on from n with the rest of the path, when there is one.
-func (n *node) findFrom(rest string, more bool, vars []pathVar) (*node, []pathVar) {
+func (n *node) findFrom(rest string, more bool, method string, vars []pathVar) (*node, []pathVar) {
 	if more {
-		return n.find(rest, vars)
+		return n.find(rest, method, vars)
 	}
-	if n.methods == nil {
+	if n.methods[method] == nil {
 		return nil, vars
 	}
 	return n, vars
 }
 
+// allowed adds to methods the methods of every route whose pattern matches rest.
+func (n *node) allowed(rest string, methods map[string]bool) {
+	seg, after, more := strings.Cut(rest, "/")
+	var next []*node
+	if lit := n.literals[seg]; lit != nil {
+		next = append(next, lit)
+	}
+	for _, e := range n.vars {
+		if e.match(seg) {
+			next = append(next, e.next)
+		}
+	}
+	for _, child := range next {
+		if more {
+			child.allowed(after, methods)
+			continue
+		}
+		for m := range child.methods {
+			methods[m] = true
+		}
+	}
+}
+
 // ServeHTTP redirects a path that is not clean to its clean form, as gorilla/mux did, and
-// otherwise runs the route's handler, with its variables readable by r.PathValue.
+// otherwise runs the route's handler, with its variables readable by r.PathValue. The
+// redirect of a method other than GET and HEAD is a 308, so that clients send the same
+// request again, where after a 301 most of them send a GET.
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
 		u := *r.URL
 		u.Path = clean
 		w.Header().Set("Location", u.String())
-		w.WriteHeader(http.StatusMovedPermanently)
+		status := http.StatusPermanentRedirect
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			status = http.StatusMovedPermanently
+		}
+		w.WriteHeader(status)
 		return
 	}
+	path := r.URL.Path[1:]
 	var buf [4]pathVar
-	n, vars := rt.root.find(r.URL.Path[1:], buf[:0])
+	n, vars := rt.root.find(path, r.Method, buf[:0])
 	if n == nil {
-		rt.notFound.ServeHTTP(w, r)
-		return
-	}
-	h := n.methods[r.Method]
-	if h == nil {
-		w.Header().Set("Allow", n.allow)
+		methods := make(map[string]bool)
+		rt.root.allowed(path, methods)
+		if len(methods) == 0 {
+			rt.notFound.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", strings.Join(slices.Sorted(maps.Keys(methods)), ", "))
 		rt.methodNotAllowed.ServeHTTP(w, r)
 		return
 	}
 	for _, v := range vars {
 		r.SetPathValue(v.name, v.value)
 	}
-	h.ServeHTTP(w, r)
+	n.methods[r.Method].ServeHTTP(w, r)
 }
 
 // cleanPath returns p with a leading slash, without empty, . and .. segments, and with its

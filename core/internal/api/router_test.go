@@ -129,6 +129,13 @@ func TestRouterRedirectsUncleanPaths(t *testing.T) {
 			t.Errorf("GET %s = %d to %q, want 301 to %q", path, got.Code, got.Header().Get("Location"), want)
 		}
 	}
+	// Clients send a GET after a 301, so other methods get a 308.
+	for method, want := range map[string]int{http.MethodHead: http.StatusMovedPermanently, http.MethodPost: http.StatusPermanentRedirect, http.MethodDelete: http.StatusPermanentRedirect} {
+		got := serve(r, method, "//api/projects")
+		if got.Code != want || got.Header().Get("Location") != "/api/projects" {
+			t.Errorf("%s //api/projects = %d to %q, want %d to /api/projects", method, got.Code, got.Header().Get("Location"), want)
+		}
+	}
 }
 
 func TestRouterLiteralsBeforeVariables(t *testing.T) {
@@ -160,6 +167,19 @@ func TestRouterLiteralsBeforeVariables(t *testing.T) {
 	}
 	if got := serve(r, http.MethodGet, "/users/boxy"); got.Code != http.StatusNotFound {
 		t.Errorf("GET /users/boxy = %d, want 404: {name:[a-z]+x} must match the whole segment", got.Code)
+	}
+
+	// A literal route for other methods does not hide a variable's route for this one.
+	if err := r.handle(http.MethodDelete, "/users/{name:[^/]+}", routeTag(5, []string{"name"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := serve(r, http.MethodDelete, "/users/me"); got.Code != http.StatusOK || got.Body.String() != "5 name=me" {
+		t.Errorf("DELETE /users/me = %d %q, want the variable's DELETE route", got.Code, got.Body.String())
+	}
+	// The Allow header of a 405 names the methods of every route that matches.
+	got := serve(r, http.MethodPut, "/users/me")
+	if got.Code != http.StatusMethodNotAllowed || got.Header().Get("Allow") != "DELETE, GET, HEAD" {
+		t.Errorf("PUT /users/me = %d with Allow %q, want 405 with Allow \"DELETE, GET, HEAD\"", got.Code, got.Header().Get("Allow"))
 	}
 }
 
@@ -195,7 +215,7 @@ func BenchmarkRouterJobList(b *testing.B) {
 	}
 	for b.Loop() {
 		var buf [4]pathVar
-		if n, _ := rt.root.find(req.URL.Path[1:], buf[:0]); n == nil || n.methods[http.MethodGet] == nil {
+		if n, _ := rt.root.find(req.URL.Path[1:], http.MethodGet, buf[:0]); n == nil {
 			b.Fatal("no route for the job list")
 		}
 	}
