@@ -130,6 +130,10 @@ func projectChange(req *projectUpdateRequest) (store.ProjectUpdate, action, erro
 	if req.Email == nil {
 		return u, need, nil
 	}
+	// A blank email would match users without one, such as the superuser that make run creates.
+	if strings.TrimSpace(*req.Email) == "" {
+		return u, need, errField("email", "This field may not be blank.")
+	}
 	if req.Action == nil {
 		return u, need, errField("action", "Give add, remove or update with email.")
 	}

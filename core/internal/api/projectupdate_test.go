@@ -57,6 +57,11 @@ func TestProjectMembers(t *testing.T) {
 	expectStatus(t, f.json("developer", http.MethodPatch, path, member("outsider@example.com", "add", "VIEWER")), http.StatusForbidden, "developer adds a member")
 	expectField(t, f.json("owner", http.MethodPatch, path, member("outsider@example.com", "add", "OWNER")), "permission", "add a second owner")
 	expectField(t, f.json("owner", http.MethodPatch, path, map[string]any{"email": "outsider@example.com"}), "action", "member change without action")
+	// A blank email would match every user without one.
+	for _, email := range []string{"", "  "} {
+		expectField(t, f.json("owner", http.MethodPatch, path, member(email, "add", "VIEWER")), "email", fmt.Sprintf("add email %q", email))
+		expectField(t, f.json("owner", http.MethodPatch, path, map[string]any{"email": email, "action": "remove"}), "email", fmt.Sprintf("remove email %q", email))
+	}
 	r := f.json("owner", http.MethodPatch, path, member("nobody@example.com", "add", "VIEWER"))
 	if r.status != http.StatusNotFound || r.body["email"] != "User does not exist." {
 		t.Errorf("add unknown user: %d %s", r.status, r.raw)
