@@ -117,6 +117,9 @@ func TestRegisterDisabledByDefault(t *testing.T) {
 	if detail, _ := r.body["detail"].(string); !strings.Contains(detail, "disabled") {
 		t.Errorf("register while disabled: body %s, want a detail saying registration is disabled", r.raw)
 	}
+	if allow, ok := r.header["Allow"]; !ok || len(allow) != 1 || allow[0] != "" {
+		t.Errorf("register while disabled: Allow %q, want one empty value", allow)
+	}
 }
 
 func TestRegisterAndActivate(t *testing.T) {
@@ -181,6 +184,8 @@ func TestRegisterValidation(t *testing.T) {
 	}{
 		{"username with space", with("username", "new bie"), "username", "Enter a valid username."},
 		{"username too long", with("username", strings.Repeat("a", 151)), "username", "at most 150 characters"},
+		{"username a dot", with("username", "."), "username", "cannot be . or .."},
+		{"username two dots", with("username", ".."), "username", "cannot be . or .."},
 		{"username taken", with("username", "owner"), "username", "A user with that username already exists."},
 		{"email invalid", with("email", "not-an-address"), "email", "Enter a valid email address."},
 		{"email with display name", with("email", "Ana <ana@example.com>"), "email", "Enter a valid email address."},

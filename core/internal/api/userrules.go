@@ -28,6 +28,11 @@ func usernameProblems(name string) []string {
 	if !usernamePattern.MatchString(name) {
 		return []string{"Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters."}
 	}
+	// Django accepts these, but a path segment . or .. is cleaned away, so the user's profile
+	// route could never be reached.
+	if name == "." || name == ".." {
+		return []string{"Enter a valid username. A username cannot be . or .. alone."}
+	}
 	return nil
 }
 
