@@ -182,6 +182,8 @@ func (s *Server) inactiveLogin(r *http.Request, user *store.User) error {
 // whose activation mail cannot be sent is deleted again, so the name stays free for a retry.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) (any, error) {
 	if !s.opts.Accounts.Register {
+		// An empty Allow means that the configuration disabled every method (RFC 9110, 10.2.1).
+		w.Header().Set("Allow", "")
 		return nil, errDetail(http.StatusMethodNotAllowed, "Registration is disabled on this server.")
 	}
 	var req registerRequest

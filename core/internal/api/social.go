@@ -127,10 +127,11 @@ func (s *Server) listNotifications(_ http.ResponseWriter, r *http.Request) (any,
 }
 
 // createNotification rejects every request: notifications are made from activities only.
-func (s *Server) createNotification(_ http.ResponseWriter, r *http.Request) (any, error) {
+func (s *Server) createNotification(w http.ResponseWriter, r *http.Request) (any, error) {
 	if _, err := currentUser(r); err != nil {
 		return nil, err
 	}
+	w.Header().Set("Allow", "GET, HEAD")
 	return nil, errDetail(http.StatusMethodNotAllowed, `Method "POST" not allowed. Notifications are created by project activity.`)
 }
 

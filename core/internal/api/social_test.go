@@ -148,6 +148,9 @@ func TestNotifications(t *testing.T) {
 
 	r = f.json("owner", http.MethodPost, "/api/notifications", map[string]any{"activity": map[string]any{}})
 	expectStatus(t, r, http.StatusMethodNotAllowed, "create a notification")
+	if allow := r.header.Get("Allow"); allow != "GET, HEAD" {
+		t.Errorf("create a notification: Allow %q, want \"GET, HEAD\"", allow)
+	}
 	expectStatus(t, f.get("", "/api/notifications"), http.StatusUnauthorized, "no token")
 	jobToken, err := f.st.CreateJobToken(context.Background(), f.job().JID)
 	if err != nil {
