@@ -346,6 +346,10 @@ func TestListPagination(t *testing.T) {
 	if results, _ := r.body["results"].([]any); len(results) != 1 || r.body["next"] != nil {
 		t.Errorf("second page %s, want one job and no next", r.raw)
 	}
+	// As in DRF, the link to the first page has no page parameter.
+	if previous, _ := r.body["previous"].(string); previous != f.srv.URL+base+"?page_size=2" {
+		t.Errorf("second page's previous = %q, want %q", previous, f.srv.URL+base+"?page_size=2")
+	}
 	r = f.get("viewer", base+"?page=5")
 	if r.status != http.StatusNotFound || r.body["detail"] != "Invalid page." {
 		t.Errorf("page past the end: %d %s, want 404 Invalid page.", r.status, r.raw)

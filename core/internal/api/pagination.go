@@ -84,10 +84,14 @@ func pageLinks[T any](r *http.Request, p pageParams, count int, results []T) pag
 	return env
 }
 
-// pageURL returns the absolute URL of the request with another page number.
+// pageURL returns the absolute URL of the request with another page number. The first
+// page's URL has no page parameter, as in DRF.
 func pageURL(r *http.Request, page int) string {
 	q := r.URL.Query()
 	q.Set("page", strconv.Itoa(page))
+	if page == 1 {
+		q.Del("page")
+	}
 	u := url.URL{Scheme: requestScheme(r), Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
 	return u.String()
 }
