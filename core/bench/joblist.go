@@ -24,9 +24,9 @@ const shallowPages = 10
 
 // warmupPerClient times the number of clients is how many untimed requests the clients make,
 // between them, before the timed ones. The first requests open the clients' connections and
-// the API's database connections, which prepare their statements. With 2,000 timed requests
-// the p99 is the 20 slowest, and in a run without the warm-up 16 of them were among the first
-// 40 requests.
+// the API's database connections, which prepare their statements. With 2,000 timed requests,
+// the default once, the p99 was the 20 slowest, and in a run without the warm-up 16 of them
+// were among the first 40 requests.
 const warmupPerClient = 5
 
 // listRequest is one job list request of the load.

@@ -46,7 +46,7 @@ func DefaultSizes() Sizes {
 		DispatchJobs: 5000, DispatchClients: 8, RPCCalls: 20000,
 		IngestItems: 200000, IngestItemBytes: 1024, IngestBatchItems: 500, IngestSenders: 8,
 		ExportItems: 1000000,
-		JobListJobs: 1000000, JobListRequests: 2000, JobListClients: 16,
+		JobListJobs: 1000000, JobListRequests: 20000, JobListClients: 16,
 		ReconcileJobs: 10000, ReconcileTicks: 5,
 		CronJobs: 10000, CronWorkers: 2,
 		Rounds: 2, PhaseTimeout: 3 * time.Minute,
