@@ -36,7 +36,7 @@ test: build
 # estela-bench, such as -quick; BENCH_OUT names a file for the figures as JSON.
 bench: build
 	$(GO) build -o bin/estela-bench ./cmd/estela-bench
-	BENCH_OUT=$(BENCH_OUT) bin/estela-bench $(BENCH_FLAGS)
+	BENCH_OUT="$(BENCH_OUT)" bin/estela-bench $(BENCH_FLAGS)
 
 proto:
 	$(MAKE) -C sdk proto

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func Run(ctx context.Context, opts Options) (_ *Results, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() { cleanup(err) }()
+	defer func() { cleanup(err != nil && ctx.Err() == nil) }()
 
 	p, err := startPlatform(ctx, opts)
 	if err != nil {
@@ -117,24 +118,35 @@ func runPhase(ctx context.Context, p *platform, phase string, res *Results) erro
 }
 
 // prepareWorkDir creates a temporary work folder when none is set, and returns what ends its
-// use. That removes a temporary folder, except after a failed run whose servers wrote logs in
-// it, because the error names those logs.
-func prepareWorkDir(opts *Options) (func(runErr error), error) {
+// use. That removes a temporary folder, except after a run that failed, not interrupted, whose
+// servers wrote to their logs in it, because the error names those logs.
+func prepareWorkDir(opts *Options) (func(failed bool), error) {
 	if opts.WorkDir != "" {
-		return func(error) {}, os.MkdirAll(opts.WorkDir, 0o700)
+		return func(bool) {}, os.MkdirAll(opts.WorkDir, 0o700)
 	}
 	dir, err := os.MkdirTemp("", "estela-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("create work folder: %w", err)
 	}
 	opts.WorkDir = dir
-	return func(runErr error) {
-		if entries, err := os.ReadDir(dir); runErr == nil || err != nil || len(entries) == 0 {
+	return func(failed bool) {
+		if !failed || !hasServerLog(dir) {
 			os.RemoveAll(dir)
 			return
 		}
 		opts.Log.Info("work folder kept for its server logs; remove it when done", "dir", dir)
 	}, nil
+}
+
+// hasServerLog reports whether a server wrote to its log in dir.
+func hasServerLog(dir string) bool {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, path := range logs {
+		if info, err := os.Stat(path); err == nil && info.Size() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Main runs the benchmark for cmd/estela-bench: it prints the table on out and writes the

@@ -148,16 +148,15 @@ func TestFormatValueKeepsDigitsNearTargets(t *testing.T) {
 
 func TestTemporaryWorkFolderCleanup(t *testing.T) {
 	t.Parallel()
-	failed := errors.New("api exited")
 	tests := []struct {
 		name     string
-		runErr   error
-		withLog  bool
+		failed   bool
+		log      string
 		wantKept bool
 	}{
-		{"run succeeded", nil, true, false},
-		{"run failed before servers", failed, false, false},
-		{"run failed with server logs", failed, true, true},
+		{"run succeeded", false, "started\n", false},
+		{"run failed before servers", true, "", false},
+		{"run failed with server logs", true, "started\n", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,16 +167,39 @@ func TestTemporaryWorkFolderCleanup(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(opts.WorkDir) })
-			if tt.withLog {
-				if err := os.WriteFile(filepath.Join(opts.WorkDir, "api.log"), []byte("started\n"), 0o600); err != nil {
+			// The config file and the log exist before the server starts.
+			for name, content := range map[string]string{"estela.hcl": "listen = \"127.0.0.1:0\"\n", "api.log": tt.log} {
+				if err := os.WriteFile(filepath.Join(opts.WorkDir, name), []byte(content), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
-			cleanup(tt.runErr)
+			cleanup(tt.failed)
 			_, err = os.Stat(opts.WorkDir)
 			if folderKept := err == nil; folderKept != tt.wantKept {
 				t.Errorf("work folder kept = %v (stat: %v), want %v", folderKept, err, tt.wantKept)
 			}
 		})
+	}
+}
+
+func TestTableSaysWhenSizesAreNotDefaults(t *testing.T) {
+	t.Parallel()
+	const note = "sizes: not the defaults"
+	for _, tt := range []struct {
+		name     string
+		sizes    Sizes
+		wantNote bool
+	}{
+		{"default sizes", DefaultSizes(), false},
+		{"quick sizes", QuickSizes(), true},
+		{"default sizes, another time limit", func() Sizes { s := DefaultSizes(); s.PhaseTimeout = time.Hour; return s }(), false},
+	} {
+		var out bytes.Buffer
+		if err := WriteTable(&out, &Results{Sizes: tt.sizes}); err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(out.Bytes(), []byte(note)); got != tt.wantNote {
+			t.Errorf("%s: table has the note %q = %v, want %v:\n%s", tt.name, note, got, tt.wantNote, out.String())
+		}
 	}
 }

@@ -107,7 +107,9 @@ func (p *platform) openServices(ctx context.Context) error {
 		}
 		os.RemoveAll(dir)
 	})
-	if out, err := exec.CommandContext(ctx, script, "start", dir).CombinedOutput(); err != nil {
+	start := exec.CommandContext(ctx, script, "start", dir)
+	killGroupOnCancel(start)
+	if out, err := start.CombinedOutput(); err != nil {
 		return fmt.Errorf("start services with %s: %w\n%s", script, err, out)
 	}
 

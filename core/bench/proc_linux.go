@@ -16,6 +16,14 @@ func setParentDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }
 
+// killGroupOnCancel runs cmd in a process group of its own, which is killed as a whole when
+// the command's context ends. Killing services.sh alone left initdb running, and the folder
+// it was writing behind.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+}
+
 // memoryMiB reads a kB field of /proc/<pid>/status, such as VmRSS or VmHWM (the peak resident
 // set size), in MiB.
 func memoryMiB(pid int, field string) (float64, error) {

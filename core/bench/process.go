@@ -172,6 +172,9 @@ func (s *serverProcess) exitError() error {
 		return nil
 	}
 	data, _ := os.ReadFile(s.logPath)
+	if len(data) == 0 {
+		return fmt.Errorf("%s exited (%v) without writing to its log; check that %s is an estela-server binary", s.name, s.err, s.cmd.Path)
+	}
 	if len(data) > 2000 {
 		data = data[len(data)-2000:]
 	}

@@ -132,6 +132,11 @@ func (r *Results) rows() []row {
 // WriteTable prints the results as an aligned table with the limits and targets.
 func WriteTable(w io.Writer, r *Results) error {
 	fmt.Fprintf(w, "cores: %d; load average (1 min) at start: %.1f, at end: %.1f\n", runtime.NumCPU(), r.Limits.LoadStart, r.Limits.LoadEnd)
+	sizes, defaults := r.Sizes, DefaultSizes()
+	sizes.PhaseTimeout, defaults.PhaseTimeout = 0, 0
+	if sizes != defaults {
+		fmt.Fprintln(w, "sizes: not the defaults, so the figures do not compare with the targets (-quick sizes only show that every phase runs)")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measurement\tvalue\tunit\ttarget\tmet\tmeasured beside it")
 	for _, rw := range r.rows() {
