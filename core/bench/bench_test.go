@@ -80,8 +80,8 @@ func TestQuickRunWritesEveryFigure(t *testing.T) {
 	if sizes["export_items"] != float64(QuickSizes().ExportItems) {
 		t.Errorf("sizes.export_items = %v, want %d", sizes["export_items"], QuickSizes().ExportItems)
 	}
-	if lines := strings.Count(table.String(), "\n"); lines != len(figureKeys)+2 {
-		t.Errorf("the table has %d lines, want the machine line, a header and %d rows", lines, len(figureKeys))
+	if lines := strings.Count(table.String(), "\n"); lines != len(figureKeys)+3 {
+		t.Errorf("the table has %d lines, want the machine line, the sizes line, a header and %d rows", lines, len(figureKeys))
 	}
 }
 
