@@ -28,7 +28,9 @@ type platform struct {
 
 	dbURL, redisURL string
 	namespace       string
-	configPath      string
+	// noCheckpoint is set once CHECKPOINT failed, for lack of the right.
+	noCheckpoint bool
+	configPath   string
 	// db is a raw connection for setup and for the raw COPY limits. The limits use go-pg, the
 	// store's driver, so that a ratio shows the platform's overhead and not a driver's.
 	db *pg.DB
