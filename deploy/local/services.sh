@@ -11,6 +11,14 @@ set -euo pipefail
 
 die() { echo "services: $*" >&2; exit 1; }
 
+# die_with_log fails with message $1 and the end of log file $2, since callers such as the
+# benchmark may remove the folder that holds the log.
+die_with_log() {
+	echo "services: $1; the end of $2:" >&2
+	tail -n 20 "$2" >&2 2>/dev/null
+	exit 1
+}
+
 apt_install() {
 	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 		die "missing $1: install the Debian packages '$2' (apt-get install -y $2)"
@@ -40,7 +48,9 @@ redis_bin() {
 free_port() {
 	local port
 	for _ in $(seq 1 200); do
-		port=$((20000 + RANDOM % 30000))
+		# Below Linux's default range of local ports for outgoing connections (32768 and up),
+		# which a listener cannot bind while a connection uses them.
+		port=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return
@@ -83,7 +93,7 @@ start_postgres() {
 		[ "$(id -u)" -eq 0 ] && chown postgres "$pgdata" "$pgdata.pwfile"
 		chmod 700 "$pgdata"
 		as_pg "$bindir/initdb" -D "$pgdata" -U estela --auth=scram-sha-256 --pwfile="$pgdata.pwfile" \
-			-E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || die "initdb failed, see $dir/initdb.log"
+			-E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || die_with_log "initdb failed" "$dir/initdb.log"
 		rm -f "$pgdata.pwfile"
 		free_port >"$dir/postgres.port"
 	fi
@@ -91,7 +101,7 @@ start_postgres() {
 	if ! as_pg "$bindir/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
 		as_pg "$bindir/pg_ctl" -D "$pgdata" -w -t 60 -l "$pgdata/server.log" \
 			-o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c max_connections=300 -c fsync=${ESTELA_PG_FSYNC:-on}" \
-			start >/dev/null || die "PostgreSQL did not start, see $pgdata/server.log"
+			start >/dev/null || die_with_log "PostgreSQL did not start" "$pgdata/server.log"
 	fi
 }
 
@@ -109,12 +119,12 @@ start_redis() {
 	chmod 600 "$dir/redis.conf"
 	"$bin" "$dir/redis.conf" --bind 127.0.0.1 --port "$port" --daemonize yes --dir "$dir" \
 		--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --save "" --appendonly no >/dev/null \
-		|| die "redis-server did not start, see $dir/redis.log"
+		|| die_with_log "redis-server did not start" "$dir/redis.log"
 	for _ in $(seq 1 50); do
 		[ -f "$dir/redis.pid" ] && return
 		sleep 0.1
 	done
-	die "redis-server did not write its pid file, see $dir/redis.log"
+	die_with_log "redis-server did not write its pid file" "$dir/redis.log"
 }
 
 write_env() {
