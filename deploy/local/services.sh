@@ -12,7 +12,7 @@ set -euo pipefail
 die() { echo "services: $*" >&2; exit 1; }
 
 # die_with_log fails with message $1 and the end of log file $2, since callers such as the
-# benchmark may remove the folder that holds the log.
+# benchmark may remove the folder that contains the log.
 die_with_log() {
 	echo "services: $1; the end of $2:" >&2
 	tail -n 20 "$2" >&2 2>/dev/null
