@@ -153,6 +153,15 @@ func hasServerLog(dir string) bool {
 // JSON to jsonPath when that is not empty. Results measured before a failure are still
 // printed and written.
 func Main(ctx context.Context, opts Options, out io.Writer, jsonPath string) error {
+	if jsonPath != "" {
+		// Find out now, not after the run, that the results cannot be written.
+		probe, err := os.CreateTemp(filepath.Dir(jsonPath), ".estela-bench-*")
+		if err != nil {
+			return fmt.Errorf("BENCH_OUT %s cannot be written: %w", jsonPath, err)
+		}
+		probe.Close()
+		os.Remove(probe.Name())
+	}
 	res, runErr := Run(ctx, opts)
 	if res == nil {
 		return runErr

@@ -70,6 +70,10 @@ func createJobs(ctx context.Context, p *platform, sid int64, n, clients int) err
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Every client failed with the same error, so return it once.
+		return err
+	}
 	return errors.Join(errs...)
 }
 

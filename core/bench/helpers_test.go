@@ -2,10 +2,13 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +204,14 @@ func TestTableSaysWhenSizesAreNotDefaults(t *testing.T) {
 		if got := bytes.Contains(out.Bytes(), []byte(note)); got != tt.wantNote {
 			t.Errorf("%s: table has the note %q = %v, want %v:\n%s", tt.name, note, got, tt.wantNote, out.String())
 		}
+	}
+}
+
+func TestMainRejectsUnwritableOutput(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "missing", "out.json")
+	err := Main(context.Background(), Options{Sizes: QuickSizes()}, io.Discard, path)
+	if err == nil || !strings.Contains(err.Error(), "cannot be written") {
+		t.Errorf("Main with BENCH_OUT %s = %v, want an error before the run that says it cannot be written", path, err)
 	}
 }
