@@ -117,9 +117,9 @@ func runPhase(ctx context.Context, p *platform, phase string, res *Results) erro
 	return nil
 }
 
-// prepareWorkDir creates a temporary work folder when none is set, and returns what ends its
-// use. That removes a temporary folder, except after a run that failed, not interrupted, whose
-// servers wrote to their logs in it, because the error names those logs.
+// prepareWorkDir creates a temporary work folder when none is set, and returns the function
+// to call when the run ends. It removes a temporary folder unless the run failed, without an
+// interrupt, after a server wrote to its log there, because the error names that log.
 func prepareWorkDir(opts *Options) (func(failed bool), error) {
 	if opts.WorkDir != "" {
 		return func(bool) {}, os.MkdirAll(opts.WorkDir, 0o700)

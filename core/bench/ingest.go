@@ -41,8 +41,8 @@ func measureIngest(ctx context.Context, p *platform, res *Results) error {
 		return err
 	}
 
-	// Each round starts from a checkpoint, untimed. Otherwise the checkpoints that the
-	// phase's writes start fell on the last rounds, and the raw COPY always has the first.
+	// An untimed checkpoint starts each round. Without it, the checkpoints that the phase's
+	// writes trigger fell on the last rounds, while the raw COPY always runs the first one.
 	bestCopy, bestAPI, err := alternate(sizes.Rounds,
 		func() (time.Duration, error) {
 			p.checkpoint(ctx)

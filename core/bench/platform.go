@@ -28,7 +28,7 @@ type platform struct {
 
 	dbURL, redisURL string
 	namespace       string
-	// noCheckpoint is set once CHECKPOINT failed, for lack of the right.
+	// noCheckpoint is set once CHECKPOINT failed because the user lacks the privilege.
 	noCheckpoint bool
 	configPath   string
 	// db is a raw connection for setup and for the raw COPY limits. The limits use go-pg, the
