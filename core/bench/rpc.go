@@ -31,10 +31,10 @@ func (p *platform) openEngine(ctx context.Context) (*pluginhost.Engine, error) {
 	return eng, nil
 }
 
-// measureRPC times GetJob round trips to the noop plugin, one at a time: the SDK's call
-// streams, gRPC over go-plugin's Unix socket with mutual TLS, through the plugin host's
-// deadline and restart wrapper. The limit is the same call on a bare go-plugin client, the
-// SDK's client without the plugin host.
+// measureRPC times GetJob round trips to the noop plugin, one at a time, through the plugin
+// host's deadline and restart wrapper, on the plugin's call socket, which the SDK's client
+// learns over go-plugin's gRPC connection. The limit is the same call on a bare go-plugin
+// client, the SDK's client without the plugin host.
 func measureRPC(ctx context.Context, p *platform, res *Results) error {
 	eng, err := p.openEngine(ctx)
 	if err != nil {

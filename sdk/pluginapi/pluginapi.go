@@ -16,6 +16,15 @@ import (
 // estela.credentials.v1).
 const ProtocolVersion = 1
 
+// MaxReplyBytes is the largest reply of a unary call that the SDK's client
+// reads on a plugin's call socket (docs/plugins.md, "Unary calls on a
+// socket"). A host should let its gRPC connection to the plugin read as much,
+// with grpc.MaxCallRecvMsgSize, as the estela server does: the same calls
+// then have the same limit on either path. ListJobs returns every job in one
+// reply, and gRPC's default of 4 MiB would cap it at some tens of thousands of
+// jobs.
+const MaxReplyBytes = 256 << 20
+
 // Handshake is the go-plugin handshake shared by the host and every plugin.
 // The host sets the environment variable ESTELA_PLUGIN_COOKIE to the value
 // below when it starts a plugin. A plugin binary started any other way prints

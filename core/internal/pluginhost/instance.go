@@ -70,9 +70,6 @@ type instance struct {
 // configureTimeout is the least time GetInfo and Configure get at a plugin's start.
 const configureTimeout = time.Minute
 
-// maxMessageBytes bounds one response from a plugin.
-const maxMessageBytes = 256 << 20
-
 // hangLimit is how many calls in a row may time out before the plugin is restarted.
 const hangLimit = 3
 
@@ -141,8 +138,9 @@ func (i *instance) start(ctx context.Context) error {
 		Logger:           exitLogger{i.opts.Logger},
 		StartTimeout:     30 * time.Second,
 		// ListJobs returns every job in one response, and gRPC's default 4 MiB would cap it at
-		// some tens of thousands of jobs. The limit applies to the SDK's call streams too.
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes))},
+		// some tens of thousands of jobs. The limit applies to the SDK's call streams too, and
+		// the SDK reads as much on the plugin's call socket.
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(pluginapi.MaxReplyBytes))},
 	})
 	rpc, err := client.Client()
 	if err != nil {

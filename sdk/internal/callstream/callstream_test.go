@@ -1,14 +1,18 @@
 package callstream_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,9 +21,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/estela-go/estela-go/sdk/errdefs"
 	"github.com/estela-go/estela-go/sdk/internal/callstream"
+	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
 	enginev1 "github.com/estela-go/estela-go/sdk/proto/engine/v1"
 )
 
@@ -69,9 +75,34 @@ func (e *testEngine) ListJobs(_ context.Context, req *enginev1.ListJobsRequest) 
 }
 
 // counts records the gRPC calls a server received, apart from those carried
-// on the call stream.
+// on the call socket and streams.
 type counts struct {
-	unary, streams atomic.Int64
+	// unary counts the unary calls apart from the requests for the call
+	// socket, which socketRequests counts.
+	unary, socketRequests, streams atomic.Int64
+}
+
+// plugin is the set of call paths a test plugin serves.
+type plugin int
+
+const (
+	// withSocket serves the call socket, the streams and gRPC, as the SDK does.
+	withSocket plugin = iota
+	// withStreams serves the streams and gRPC, as the SDK did before the socket.
+	withStreams
+	// unaryOnly serves gRPC only, as a plugin in another language may.
+	unaryOnly
+)
+
+func (p plugin) String() string {
+	return [...]string{"socket", "streams", "grpc"}[p]
+}
+
+// eachPlugin runs test once with each plugin in kinds.
+func eachPlugin(t *testing.T, test func(t *testing.T, kind plugin), kinds ...plugin) {
+	for _, kind := range kinds {
+		t.Run(kind.String(), func(t *testing.T) { test(t, kind) })
+	}
 }
 
 // fixture is a plugin's gRPC server and a host's client of it through Conn.
@@ -81,18 +112,23 @@ type fixture struct {
 	impl   *testEngine
 	counts *counts
 	server *grpc.Server
+	cc     *grpc.ClientConn
 	// plain makes gRPC calls on the same connection, without the streams.
 	plain enginev1.EngineClient
 }
 
-// serve starts a gRPC server on a Unix socket, with the engine on the call
-// stream unless unaryOnly.
-func serve(t testing.TB, unaryOnly bool, maxReplyBytes int, opts ...grpc.ServerOption) *fixture {
+// serve starts a gRPC server on a Unix socket, serving the engine on the paths
+// kind gives. maxReplyBytes is the client's limit on gRPC and on the socket.
+func serve(t testing.TB, kind plugin, maxReplyBytes int, opts ...grpc.ServerOption) *fixture {
 	t.Helper()
 	n := &counts{}
 	s := grpc.NewServer(append(opts,
-		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			n.unary.Add(1)
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if info.FullMethod == callsv1.Calls_Socket_FullMethodName {
+				n.socketRequests.Add(1)
+			} else {
+				n.unary.Add(1)
+			}
 			return h(ctx, req)
 		}),
 		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
@@ -103,8 +139,12 @@ func serve(t testing.TB, unaryOnly bool, maxReplyBytes int, opts ...grpc.ServerO
 
 	impl := &testEngine{seen: make(chan context.Context, 1)}
 	enginev1.RegisterEngineServer(s, impl)
-	if !unaryOnly {
+	switch kind {
+	case withSocket:
 		callstream.Register(s, &enginev1.Engine_ServiceDesc, impl)
+		t.Cleanup(func() { callstream.CloseSocket(s) })
+	case withStreams:
+		callstream.RegisterWithoutSocket(s, &enginev1.Engine_ServiceDesc, impl)
 	}
 	socket := filepath.Join(t.TempDir(), "plugin.sock")
 	lis, err := net.Listen("unix", socket)
@@ -121,7 +161,8 @@ func serve(t testing.TB, unaryOnly bool, maxReplyBytes int, opts ...grpc.ServerO
 	}
 	t.Cleanup(func() { _ = cc.Close() })
 	conn := callstream.NewConn(cc)
-	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s,
+	callstream.SetMaxReplyBytes(conn, maxReplyBytes)
+	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s, cc: cc,
 		plain: enginev1.NewEngineClient(cc)}
 }
 
@@ -136,19 +177,28 @@ func getJob(t *testing.T, c enginev1.EngineClient, name string) {
 	}
 }
 
-func TestUnaryCallsShareOneStream(t *testing.T) {
-	f := serve(t, false, 1<<20)
-	c, n := f.client, f.counts
-	for i := range 20 {
-		getJob(t, c, fmt.Sprintf("job-%d", i))
-	}
-	if u, s := n.unary.Load(), n.streams.Load(); u != 0 || s != 1 {
-		t.Errorf("the server received %d gRPC unary calls and %d streams, want 0 and 1", u, s)
-	}
+func TestCallsOneAfterTheOtherShareOneConnection(t *testing.T) {
+	eachPlugin(t, func(t *testing.T, kind plugin) {
+		f := serve(t, kind, 1<<20)
+		c, n := f.client, f.counts
+		for i := range 20 {
+			getJob(t, c, fmt.Sprintf("job-%d", i))
+		}
+		wantStreams, wantIdle := int64(0), 1
+		if kind == withStreams {
+			wantStreams, wantIdle = 1, 0
+		}
+		if u, a, s := n.unary.Load(), n.socketRequests.Load(), n.streams.Load(); u != 0 || a != 1 || s != wantStreams {
+			t.Errorf("the server received %d gRPC unary calls, %d requests for the socket and %d streams, want 0, 1 and %d", u, a, s, wantStreams)
+		}
+		if idle := callstream.IdleSocketConns(f.conn); idle != wantIdle {
+			t.Errorf("%d connections to the call socket are idle, want %d", idle, wantIdle)
+		}
+	}, withSocket, withStreams)
 }
 
 func TestPluginWithoutTheStreamGetsGRPCCalls(t *testing.T) {
-	f := serve(t, true, 1<<20)
+	f := serve(t, unaryOnly, 1<<20)
 	c, n := f.client, f.counts
 	for i := range 5 {
 		getJob(t, c, fmt.Sprintf("job-%d", i))
@@ -160,7 +210,11 @@ func TestPluginWithoutTheStreamGetsGRPCCalls(t *testing.T) {
 }
 
 func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
-	f := serve(t, false, 1<<20)
+	eachPlugin(t, testConcurrentCalls, withSocket, withStreams)
+}
+
+func testConcurrentCalls(t *testing.T, kind plugin) {
+	f := serve(t, kind, 1<<20)
 	c, n := f.client, f.counts
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -183,8 +237,14 @@ func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if s := n.streams.Load(); s < 2 || s > 64 {
+	if a := n.socketRequests.Load(); a != 1 {
+		t.Errorf("64 calls at once requested the call socket %d times, want once", a)
+	}
+	if s := n.streams.Load(); kind == withStreams && (s < 2 || s > 64) {
 		t.Errorf("the server received %d streams for 64 calls at once, want 2 to 64", s)
+	}
+	if s := n.streams.Load(); kind == withSocket && s != 0 {
+		t.Errorf("the server received %d streams for 64 calls at once on the socket, want none", s)
 	}
 	before := n.streams.Load()
 	for i := range 10 {
@@ -196,7 +256,11 @@ func TestConcurrentCallsGetTheirOwnReplies(t *testing.T) {
 }
 
 func TestErrorsKeepTheirCodeAndDetails(t *testing.T) {
-	f := serve(t, false, 1<<20)
+	eachPlugin(t, testErrors, withSocket, withStreams)
+}
+
+func testErrors(t *testing.T, kind plugin) {
+	f := serve(t, kind, 1<<20)
 	c := f.client
 	_, err := c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: "full"})
 	if got := errdefs.FromGRPC(err); !errors.Is(got, errdefs.ErrAtCapacity) || got.Error() != "engine holds 3 jobs: at capacity" {
@@ -223,7 +287,11 @@ func TestErrorsKeepTheirCodeAndDetails(t *testing.T) {
 }
 
 func TestDeadlineAndCancelReachTheHandler(t *testing.T) {
-	f := serve(t, false, 1<<20)
+	eachPlugin(t, testDeadlineAndCancel, withSocket, withStreams)
+}
+
+func testDeadlineAndCancel(t *testing.T, kind plugin) {
+	f := serve(t, kind, 1<<20)
 	c, impl := f.client, f.impl
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
@@ -270,8 +338,12 @@ func TestDeadlineAndCancelReachTheHandler(t *testing.T) {
 }
 
 func TestLargeMessagesAndTheirLimits(t *testing.T) {
+	eachPlugin(t, testLargeMessages, withSocket, withStreams)
+}
+
+func testLargeMessages(t *testing.T, kind plugin) {
 	const maxReply = 8 << 20
-	c := serve(t, false, maxReply).client
+	c := serve(t, kind, maxReply).client
 
 	getJob(t, c, strings.Repeat("n", 3<<20))
 	resp, err := c.ListJobs(context.Background(), &enginev1.ListJobsRequest{Labels: map[string]string{"count": "100", "name": strings.Repeat("j", 50<<10)}})
@@ -288,6 +360,7 @@ func TestLargeMessagesAndTheirLimits(t *testing.T) {
 	if s := status.Convert(err); s.Code() != codes.ResourceExhausted {
 		t.Errorf("a reply over the client's limit = %v, want RESOURCE_EXHAUSTED", err)
 	}
+	// A request over the socket's limit goes on a stream and fails there.
 	_, err = c.GetJob(context.Background(), &enginev1.GetJobRequest{Name: strings.Repeat("n", 5<<20)})
 	if s := status.Convert(err); s.Code() != codes.ResourceExhausted {
 		t.Errorf("a request over the server's limit of 4 MiB = %v, want RESOURCE_EXHAUSTED", err)
@@ -296,7 +369,11 @@ func TestLargeMessagesAndTheirLimits(t *testing.T) {
 }
 
 func TestCallsFailWhenThePluginGoes(t *testing.T) {
-	f := serve(t, false, 1<<20)
+	eachPlugin(t, testPluginGoes, withSocket, withStreams)
+}
+
+func testPluginGoes(t *testing.T, kind plugin) {
+	f := serve(t, kind, 1<<20)
 	c, impl, s := f.client, f.impl, f.server
 	getJob(t, c, "before")
 	done := make(chan error, 1)
@@ -305,7 +382,9 @@ func TestCallsFailWhenThePluginGoes(t *testing.T) {
 		done <- err
 	}()
 	<-impl.seen
+	// A plugin's socket and gRPC server go with its process.
 	s.Stop()
+	callstream.CloseSocket(s)
 	select {
 	case err := <-done:
 		if got := errdefs.FromGRPC(err); !errors.Is(got, errdefs.ErrUnavailable) {
@@ -322,12 +401,9 @@ func TestCallsFailWhenThePluginGoes(t *testing.T) {
 }
 
 func BenchmarkGetJob(b *testing.B) {
-	for _, mode := range []struct {
-		name      string
-		unaryOnly bool
-	}{{"stream", false}, {"grpc", true}} {
-		b.Run(mode.name, func(b *testing.B) {
-			c := serve(b, mode.unaryOnly, 1<<20).client
+	for _, kind := range []plugin{withSocket, withStreams, unaryOnly} {
+		b.Run(kind.String(), func(b *testing.B) {
+			c := serve(b, kind, 1<<20).client
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
 			req := &enginev1.GetJobRequest{Name: "job"}
@@ -343,7 +419,11 @@ func BenchmarkGetJob(b *testing.B) {
 // A caller whose context ends as its reply arrives must not leave its stream,
 // canceled by then, to the next call.
 func TestCanceledCallsDoNotReachTheNextCall(t *testing.T) {
-	f := serve(t, false, 1<<20)
+	eachPlugin(t, testCanceledCalls, withSocket, withStreams)
+}
+
+func testCanceledCalls(t *testing.T, kind plugin) {
+	f := serve(t, kind, 1<<20)
 	failures := 0
 	for i := range 2000 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+i%280)*time.Microsecond)
@@ -361,7 +441,7 @@ func TestCanceledCallsDoNotReachTheNextCall(t *testing.T) {
 // With the plugin's stream slots all taken, a call waits for one only until
 // its deadline, and idle call streams give their slots up to a streaming call.
 func TestStreamSlotsOfAPluginThatLimitsThem(t *testing.T) {
-	f := serve(t, false, 1<<20, grpc.MaxConcurrentStreams(2))
+	f := serve(t, withStreams, 1<<20, grpc.MaxConcurrentStreams(2))
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() { getJob(t, f.client, "sleep 1s") })
@@ -394,7 +474,7 @@ func TestStreamSlotsOfAPluginThatLimitsThem(t *testing.T) {
 // slot takes the stream of a call that returned, as a gRPC call would take the
 // slot it frees.
 func TestMoreCallsThanStreamSlots(t *testing.T) {
-	f := serve(t, false, 1<<20, grpc.MaxConcurrentStreams(2))
+	f := serve(t, withStreams, 1<<20, grpc.MaxConcurrentStreams(2))
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range 5 {
@@ -416,7 +496,7 @@ func TestMoreCallsThanStreamSlots(t *testing.T) {
 // Idle streams give their slots back after a while, so that calls made without
 // them, as go-plugin's health checks are, get a slot.
 func TestIdleStreamsGiveTheirSlotsBack(t *testing.T) {
-	f := serve(t, false, 1<<20, grpc.MaxConcurrentStreams(2))
+	f := serve(t, withStreams, 1<<20, grpc.MaxConcurrentStreams(2))
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() { getJob(t, f.client, "sleep 100ms") })
@@ -438,7 +518,7 @@ func TestIdleStreamsGiveTheirSlotsBack(t *testing.T) {
 // streams on it end. A call on one of them may fail, as a gRPC call under way
 // at that moment would, but only one: the next call goes on a new stream.
 func TestCallsAfterTheServerClosesAnOldConnection(t *testing.T) {
-	f := serve(t, false, 1<<20, grpc.KeepaliveParams(keepalive.ServerParameters{
+	f := serve(t, withStreams, 1<<20, grpc.KeepaliveParams(keepalive.ServerParameters{
 		MaxConnectionAge: 300 * time.Millisecond, MaxConnectionAgeGrace: 100 * time.Millisecond,
 	}))
 	var wg sync.WaitGroup
@@ -460,7 +540,11 @@ func TestCallsAfterTheServerClosesAnOldConnection(t *testing.T) {
 // connections past their age: they move to the new connection after the
 // server's GOAWAY, before the old one closes, as gRPC calls do.
 func TestBusyCallsWhileTheServerClosesOldConnections(t *testing.T) {
-	f := serve(t, false, 1<<20, grpc.KeepaliveParams(keepalive.ServerParameters{
+	eachPlugin(t, testBusyCalls, withSocket, withStreams)
+}
+
+func testBusyCalls(t *testing.T, kind plugin) {
+	f := serve(t, kind, 1<<20, grpc.KeepaliveParams(keepalive.ServerParameters{
 		MaxConnectionAge: 500 * time.Millisecond, MaxConnectionAgeGrace: 300 * time.Millisecond,
 	}))
 	var failed, calls atomic.Int64
@@ -481,5 +565,92 @@ func TestBusyCallsWhileTheServerClosesOldConnections(t *testing.T) {
 	}
 	if n := failed.Load(); n > 0 {
 		t.Errorf("%d of %d calls failed while the server closed old connections, want none", n, calls.Load())
+	}
+}
+
+// A connection to the call socket that does not start with the key is closed
+// before any call runs, and the right key opens one.
+func TestCallSocketWantsTheKey(t *testing.T) {
+	f := serve(t, withSocket, 1<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reply, err := callsv1.NewCallsClient(f.cc).Socket(ctx, &callsv1.SocketRequest{})
+	if err != nil {
+		t.Fatalf("Socket: %v", err)
+	}
+	if len(reply.GetKey()) != 32 || reply.GetMaxRequestBytes() != 4<<20 {
+		t.Fatalf("Socket returned a key of %d bytes and a request limit of %d, want 32 and 4 MiB", len(reply.GetKey()), reply.GetMaxRequestBytes())
+	}
+	payload, err := proto.Marshal(&enginev1.GetJobRequest{Name: "wait for a caller without the key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	request, err := proto.Marshal(&callsv1.Request{Method: enginev1.Engine_GetJob_FullMethodName, Payload: payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(request)))
+	frame = append(frame, request...)
+
+	wrongKey := bytes.Repeat([]byte{0x5a}, 32)
+	for name, key := range map[string][]byte{"a wrong key": wrongKey, "a short key": reply.GetKey()[:31]} {
+		conn, err := net.Dial("unix", reply.GetAddress())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write(append(append([]byte{}, key...), frame...))
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Read(make([]byte, 1))
+		_ = conn.Close()
+		if n != 0 || !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("a connection with %s read %d bytes and %v, want it closed", name, n, err)
+		}
+	}
+	select {
+	case <-f.impl.seen:
+		t.Fatal("a call ran on a connection without the key")
+	default:
+	}
+
+	conn, err := net.Dial("unix", reply.GetAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	payload, _ = proto.Marshal(&enginev1.GetJobRequest{Name: "with the key"})
+	request, _ = proto.Marshal(&callsv1.Request{Method: enginev1.Engine_GetJob_FullMethodName, Payload: payload})
+	frame = binary.BigEndian.AppendUint32(append([]byte{}, reply.GetKey()...), uint32(len(request)))
+	if _, err := conn.Write(append(frame, request...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	header := make([]byte, 4)
+	if _, err := io.ReadFull(conn, header); err != nil {
+		t.Fatalf("read the reply's length: %v", err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(header))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatalf("read the reply: %v", err)
+	}
+	var answer callsv1.Reply
+	var job enginev1.GetJobResponse
+	if err := proto.Unmarshal(body, &answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(answer.GetPayload(), &job); err != nil || job.GetJob().GetName() != "with the key" {
+		t.Errorf("the reply on a connection with the key holds job %q (%v), want %q", job.GetJob().GetName(), err, "with the key")
+	}
+}
+
+// When the call socket cannot be reached, the calls go on the streams.
+func TestCallsMoveToStreamsWhenTheSocketGoes(t *testing.T) {
+	f := serve(t, withSocket, 1<<20)
+	getJob(t, f.client, "on the socket")
+	callstream.CloseSocket(f.server)
+	for i := range 3 {
+		getJob(t, f.client, fmt.Sprintf("after the socket closed %d", i))
+	}
+	if u, a, s := f.counts.unary.Load(), f.counts.socketRequests.Load(), f.counts.streams.Load(); u != 0 || a != 1 || s != 1 {
+		t.Errorf("the server received %d gRPC unary calls, %d requests for the socket and %d streams, want 0, 1 and 1", u, a, s)
 	}
 }

@@ -1,14 +1,19 @@
-// Package callstream carries a plugin's unary gRPC calls on streams that stay
-// open (the estela.calls.v1 contract), in place of a gRPC call each. A gRPC
-// call sets up an HTTP/2 stream, with headers and trailers, for every request.
-// On an open stream a call costs one message each way.
+// Package callstream carries a plugin's unary gRPC calls on a Unix socket of
+// the plugin's, or on streams that stay open (the estela.calls.v1 contract),
+// in place of a gRPC call each. A gRPC call sets up an HTTP/2 stream, with
+// headers and trailers, for every request. On an open stream a call costs one
+// message each way. On the socket it costs one write and one read on each
+// side, without HTTP/2 frames or hand-offs between gRPC's goroutines.
 //
 // The host side is Conn, a grpc.ClientConnInterface that generated clients
-// take in place of the connection. It keeps idle streams in a pool and makes
-// one call at a time on each. The plugin side is Register, which serves a
-// service's unary methods on the streams next to their gRPC methods. A plugin
-// built with an SDK without the streams ends them with UNIMPLEMENTED, and Conn
-// then makes every call as a gRPC call.
+// take in place of the connection. It requests the plugin's socket once,
+// keeps idle connections to it in a pool, and makes one call at a time on
+// each. Without a socket it does the same with streams. The plugin side is
+// Register, which serves a service's unary methods on the socket and on the
+// streams, next to their gRPC methods. A plugin built with an SDK without the
+// socket returns UNIMPLEMENTED, and Conn uses the streams. One without the
+// streams ends them with UNIMPLEMENTED, and Conn then makes every call as a
+// gRPC call.
 package callstream
 
 import (
@@ -28,6 +33,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/estela-go/estela-go/sdk/pluginapi"
 	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
 )
 
@@ -41,8 +47,9 @@ const maxIdleStreams = 16
 // calls need slots too.
 const idleTimeout = time.Second
 
-// Conn sends the unary calls of generated gRPC clients on call streams, and
-// their streaming calls as gRPC calls on the connection.
+// Conn sends the unary calls of generated gRPC clients on the plugin's call
+// socket or on call streams, and their streaming calls as gRPC calls on the
+// connection.
 type Conn struct {
 	cc grpc.ClientConnInterface
 
@@ -57,6 +64,18 @@ type Conn struct {
 	opening []*opening
 	// sweeping is set while a goroutine closes the streams idle too long.
 	sweeping bool
+	// sockRequest is set while the plugin's call socket is requested, and
+	// closed when the reply arrives.
+	sockRequest chan struct{}
+
+	// sock is the plugin's call socket, once the plugin returned it. sockOff
+	// is set when the plugin has none, or when the socket could not be
+	// reached. The calls then go on the streams.
+	sock    atomic.Pointer[callSocket]
+	sockOff atomic.Bool
+	// maxReply is the largest reply read on the socket.
+	maxReply int
+
 	// generation counts the times the connection left the ready state. The
 	// plugin's server sends GOAWAY before it closes a connection, as it does
 	// with connections past their age, and the connection leaves the ready
@@ -77,7 +96,7 @@ var _ grpc.ClientConnInterface = (*Conn)(nil)
 // NewConn returns a Conn that calls the plugin over cc. The connection's
 // message size limits apply to the calls on streams as to gRPC calls.
 func NewConn(cc grpc.ClientConnInterface) *Conn {
-	c := &Conn{cc: cc}
+	c := &Conn{cc: cc, maxReply: pluginapi.MaxReplyBytes}
 	if conn, ok := cc.(*grpc.ClientConn); ok {
 		go c.watch(conn)
 	}
@@ -98,9 +117,9 @@ func (c *Conn) watch(conn *grpc.ClientConn) {
 	}
 }
 
-// Invoke makes a unary call on an idle stream, or on a new one. Calls with
-// options other than grpc.StaticMethod, and every call to a plugin without
-// the streams, go through gRPC as before.
+// Invoke makes a unary call on the plugin's call socket, or on a stream when
+// the plugin has no socket. Calls with options other than grpc.StaticMethod,
+// and every call to a plugin without the streams, go through gRPC as before.
 func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	req, reqOK := args.(proto.Message)
 	resp, respOK := reply.(proto.Message)
@@ -119,6 +138,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 			return status.FromContextError(context.DeadlineExceeded).Err()
 		}
 		r.TimeoutNanos = int64(timeout)
+	}
+
+	if sock := c.socket(ctx); sock != nil {
+		answer, err := sock.invoke(ctx, r)
+		switch {
+		case errors.Is(err, errSocketDown):
+			c.socketDown(sock)
+		case errors.Is(err, errRequestTooLarge):
+		case err != nil:
+			return err
+		default:
+			return decodeReply(answer, method, resp)
+		}
 	}
 
 	var answer *callsv1.Reply
@@ -151,7 +183,12 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		}
 		break
 	}
+	return decodeReply(answer, method, resp)
+}
 
+// decodeReply returns the error of a failed call, or decodes the reply of
+// method into resp.
+func decodeReply(answer *callsv1.Reply, method string, resp proto.Message) error {
 	if len(answer.GetStatus()) > 0 {
 		return decodeStatus(answer.GetStatus())
 	}

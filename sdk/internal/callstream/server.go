@@ -31,7 +31,11 @@ func Register(s *grpc.Server, desc *grpc.ServiceDesc, impl any) {
 	srv := v.(*server)
 	if !loaded {
 		callsv1.RegisterCallsServer(s, srv)
-		runtime.AddCleanup(s, func(key weak.Pointer[grpc.Server]) { servers.Delete(key) }, key)
+		runtime.AddCleanup(s, func(key weak.Pointer[grpc.Server]) {
+			if v, ok := servers.LoadAndDelete(key); ok {
+				v.(*server).closeSocket()
+			}
+		}, key)
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -45,6 +49,10 @@ type server struct {
 
 	mu      sync.Mutex
 	methods map[string]method
+
+	socketMu sync.Mutex
+	// socket is the call socket, opened on the host's first Socket call.
+	socket *socket
 }
 
 type method struct {

@@ -10,6 +10,10 @@
 // with UNIMPLEMENTED, and the host then makes every call as a gRPC call of its
 // own.
 //
+// A plugin may also serve the same calls on a Unix socket of its own, without
+// gRPC (Socket below). A call there costs one write and one read on each side,
+// where a stream adds HTTP/2 frames and hand-offs between gRPC's goroutines.
+//
 // Compatibility rule: as for estela.engine.v1, every change within v1 is
 // additive.
 
@@ -36,6 +40,108 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SocketRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketRequest) Reset() {
+	*x = SocketRequest{}
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketRequest) ProtoMessage() {}
+
+func (x *SocketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketRequest.ProtoReflect.Descriptor instead.
+func (*SocketRequest) Descriptor() ([]byte, []int) {
+	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{0}
+}
+
+type SocketReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// address is the Unix socket's path, or "@" and a name in Linux's abstract
+	// namespace.
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// key is the secret the host writes first on each connection: 32 random
+	// bytes. The plugin closes a connection whose first 32 bytes differ.
+	Key []byte `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// max_request_bytes is the largest encoded Request the plugin reads. The
+	// host sends larger ones on Stream.
+	MaxRequestBytes uint32 `protobuf:"varint,3,opt,name=max_request_bytes,json=maxRequestBytes,proto3" json:"max_request_bytes,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SocketReply) Reset() {
+	*x = SocketReply{}
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketReply) ProtoMessage() {}
+
+func (x *SocketReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketReply.ProtoReflect.Descriptor instead.
+func (*SocketReply) Descriptor() ([]byte, []int) {
+	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SocketReply) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *SocketReply) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *SocketReply) GetMaxRequestBytes() uint32 {
+	if x != nil {
+		return x.MaxRequestBytes
+	}
+	return 0
+}
+
 // Request is one unary call.
 type Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -53,7 +159,7 @@ type Request struct {
 
 func (x *Request) Reset() {
 	*x = Request{}
-	mi := &file_proto_calls_v1_calls_proto_msgTypes[0]
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -65,7 +171,7 @@ func (x *Request) String() string {
 func (*Request) ProtoMessage() {}
 
 func (x *Request) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_calls_v1_calls_proto_msgTypes[0]
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -78,7 +184,7 @@ func (x *Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Request.ProtoReflect.Descriptor instead.
 func (*Request) Descriptor() ([]byte, []int) {
-	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{0}
+	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Request) GetMethod() string {
@@ -117,7 +223,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_proto_calls_v1_calls_proto_msgTypes[1]
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -129,7 +235,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_calls_v1_calls_proto_msgTypes[1]
+	mi := &file_proto_calls_v1_calls_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -142,7 +248,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{1}
+	return file_proto_calls_v1_calls_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Reply) GetPayload() []byte {
@@ -163,16 +269,22 @@ var File_proto_calls_v1_calls_proto protoreflect.FileDescriptor
 
 const file_proto_calls_v1_calls_proto_rawDesc = "" +
 	"\n" +
-	"\x1aproto/calls/v1/calls.proto\x12\x0festela.calls.v1\"`\n" +
+	"\x1aproto/calls/v1/calls.proto\x12\x0festela.calls.v1\"\x0f\n" +
+	"\rSocketRequest\"e\n" +
+	"\vSocketReply\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12*\n" +
+	"\x11max_request_bytes\x18\x03 \x01(\rR\x0fmaxRequestBytes\"`\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12#\n" +
 	"\rtimeout_nanos\x18\x03 \x01(\x03R\ftimeoutNanos\"9\n" +
 	"\x05Reply\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x16\n" +
-	"\x06status\x18\x02 \x01(\fR\x06status2G\n" +
+	"\x06status\x18\x02 \x01(\fR\x06status2\x8f\x01\n" +
 	"\x05Calls\x12>\n" +
-	"\x06Stream\x12\x18.estela.calls.v1.Request\x1a\x16.estela.calls.v1.Reply(\x010\x01B;Z9github.com/estela-go/estela-go/sdk/proto/calls/v1;callsv1b\x06proto3"
+	"\x06Stream\x12\x18.estela.calls.v1.Request\x1a\x16.estela.calls.v1.Reply(\x010\x01\x12F\n" +
+	"\x06Socket\x12\x1e.estela.calls.v1.SocketRequest\x1a\x1c.estela.calls.v1.SocketReplyB;Z9github.com/estela-go/estela-go/sdk/proto/calls/v1;callsv1b\x06proto3"
 
 var (
 	file_proto_calls_v1_calls_proto_rawDescOnce sync.Once
@@ -186,16 +298,20 @@ func file_proto_calls_v1_calls_proto_rawDescGZIP() []byte {
 	return file_proto_calls_v1_calls_proto_rawDescData
 }
 
-var file_proto_calls_v1_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_proto_calls_v1_calls_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_proto_calls_v1_calls_proto_goTypes = []any{
-	(*Request)(nil), // 0: estela.calls.v1.Request
-	(*Reply)(nil),   // 1: estela.calls.v1.Reply
+	(*SocketRequest)(nil), // 0: estela.calls.v1.SocketRequest
+	(*SocketReply)(nil),   // 1: estela.calls.v1.SocketReply
+	(*Request)(nil),       // 2: estela.calls.v1.Request
+	(*Reply)(nil),         // 3: estela.calls.v1.Reply
 }
 var file_proto_calls_v1_calls_proto_depIdxs = []int32{
-	0, // 0: estela.calls.v1.Calls.Stream:input_type -> estela.calls.v1.Request
-	1, // 1: estela.calls.v1.Calls.Stream:output_type -> estela.calls.v1.Reply
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
+	2, // 0: estela.calls.v1.Calls.Stream:input_type -> estela.calls.v1.Request
+	0, // 1: estela.calls.v1.Calls.Socket:input_type -> estela.calls.v1.SocketRequest
+	3, // 2: estela.calls.v1.Calls.Stream:output_type -> estela.calls.v1.Reply
+	1, // 3: estela.calls.v1.Calls.Socket:output_type -> estela.calls.v1.SocketReply
+	2, // [2:4] is the sub-list for method output_type
+	0, // [0:2] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -212,7 +328,7 @@ func file_proto_calls_v1_calls_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_calls_v1_calls_proto_rawDesc), len(file_proto_calls_v1_calls_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,6 +10,10 @@
 // with UNIMPLEMENTED, and the host then makes every call as a gRPC call of its
 // own.
 //
+// A plugin may also serve the same calls on a Unix socket of its own, without
+// gRPC (Socket below). A call there costs one write and one read on each side,
+// where a stream adds HTTP/2 frames and hand-offs between gRPC's goroutines.
+//
 // Compatibility rule: as for estela.engine.v1, every change within v1 is
 // additive.
 
@@ -35,6 +39,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Calls_Stream_FullMethodName = "/estela.calls.v1.Calls/Stream"
+	Calls_Socket_FullMethodName = "/estela.calls.v1.Calls/Socket"
 )
 
 // CallsClient is the client API for Calls service.
@@ -48,6 +53,14 @@ type CallsClient interface {
 	// The host keeps several streams open to make calls at the same time. When
 	// the host cancels a stream, the plugin cancels the call running on it.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Reply], error)
+	// Socket returns where the plugin serves the calls without gRPC, and the key
+	// that opens a connection there. The host calls it once per connection to
+	// the plugin. On each connection it opens, the host first writes the key,
+	// then the calls, one at a time: a Request, then the plugin's Reply, each
+	// framed as its length in 4 bytes, big-endian, followed by the message. The
+	// plugin cancels the running call when the host closes the connection. When
+	// the plugin does not serve Socket, the host uses Stream.
+	Socket(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*SocketReply, error)
 }
 
 type callsClient struct {
@@ -71,6 +84,16 @@ func (c *callsClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Calls_StreamClient = grpc.BidiStreamingClient[Request, Reply]
 
+func (c *callsClient) Socket(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*SocketReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SocketReply)
+	err := c.cc.Invoke(ctx, Calls_Socket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallsServer is the server API for Calls service.
 // All implementations must embed UnimplementedCallsServer
 // for forward compatibility.
@@ -82,6 +105,14 @@ type CallsServer interface {
 	// The host keeps several streams open to make calls at the same time. When
 	// the host cancels a stream, the plugin cancels the call running on it.
 	Stream(grpc.BidiStreamingServer[Request, Reply]) error
+	// Socket returns where the plugin serves the calls without gRPC, and the key
+	// that opens a connection there. The host calls it once per connection to
+	// the plugin. On each connection it opens, the host first writes the key,
+	// then the calls, one at a time: a Request, then the plugin's Reply, each
+	// framed as its length in 4 bytes, big-endian, followed by the message. The
+	// plugin cancels the running call when the host closes the connection. When
+	// the plugin does not serve Socket, the host uses Stream.
+	Socket(context.Context, *SocketRequest) (*SocketReply, error)
 	mustEmbedUnimplementedCallsServer()
 }
 
@@ -94,6 +125,9 @@ type UnimplementedCallsServer struct{}
 
 func (UnimplementedCallsServer) Stream(grpc.BidiStreamingServer[Request, Reply]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
+}
+func (UnimplementedCallsServer) Socket(context.Context, *SocketRequest) (*SocketReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Socket not implemented")
 }
 func (UnimplementedCallsServer) mustEmbedUnimplementedCallsServer() {}
 func (UnimplementedCallsServer) testEmbeddedByValue()               {}
@@ -123,13 +157,36 @@ func _Calls_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Calls_StreamServer = grpc.BidiStreamingServer[Request, Reply]
 
+func _Calls_Socket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SocketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallsServer).Socket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Calls_Socket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallsServer).Socket(ctx, req.(*SocketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Calls_ServiceDesc is the grpc.ServiceDesc for Calls service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Calls_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "estela.calls.v1.Calls",
 	HandlerType: (*CallsServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Socket",
+			Handler:    _Calls_Socket_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Stream",

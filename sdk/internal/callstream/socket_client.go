@@ -1,0 +1,253 @@
+package callstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
+)
+
+// socketIdleTimeout is how long a connection to the call socket stays open
+// without a call. An idle connection costs the plugin two goroutines and no
+// stream slot, so it stays longer than an idle stream.
+const socketIdleTimeout = 30 * time.Second
+
+var (
+	// errSocketDown means the call socket could not be reached: the call, and
+	// every later one, goes on the streams.
+	errSocketDown = errors.New("call socket unreachable")
+	// errRequestTooLarge means the request is over the plugin's limit on the
+	// socket: the call goes on a stream, where it fails as a gRPC call would.
+	errRequestTooLarge = errors.New("request over the call socket's limit")
+)
+
+// callSocket is the plugin's call socket, as its Socket reply gives it, and
+// the idle connections to it.
+type callSocket struct {
+	address    string
+	key        []byte
+	maxRequest int
+	maxReply   int
+
+	mu       sync.Mutex
+	idle     []*socketConn // the longest idle first
+	sweeping bool
+}
+
+// socket returns the plugin's call socket, requesting it from the plugin on
+// the first call. It returns nil when the plugin has none, or when the calls
+// are to go on the streams. Calls made during that request wait for its reply,
+// or until their context ends.
+func (c *Conn) socket(ctx context.Context) *callSocket {
+	if sock := c.sock.Load(); sock != nil || c.sockOff.Load() {
+		return sock
+	}
+	c.mu.Lock()
+	if pending := c.sockRequest; pending != nil {
+		c.mu.Unlock()
+		select {
+		case <-pending:
+			return c.sock.Load()
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	pending := make(chan struct{})
+	c.sockRequest = pending
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.sockRequest = nil
+		c.mu.Unlock()
+		close(pending)
+	}()
+
+	reply, err := callsv1.NewCallsClient(c.cc).Socket(ctx, &callsv1.SocketRequest{})
+	if err != nil {
+		// When the call's context ended first, the next call requests the socket
+		// again. Plugins built with an SDK without the socket return
+		// UNIMPLEMENTED.
+		if ctx.Err() == nil {
+			c.sockOff.Store(true)
+		}
+		return nil
+	}
+	// The host connects only to an abstract address or to an absolute path,
+	// never to one that depends on its working folder.
+	address := reply.GetAddress()
+	if !strings.HasPrefix(address, "@") && !filepath.IsAbs(address) || len(reply.GetKey()) != keyBytes || reply.GetMaxRequestBytes() == 0 {
+		c.sockOff.Store(true)
+		return nil
+	}
+	sock := &callSocket{address: address, key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply}
+	c.sock.Store(sock)
+	return sock
+}
+
+// socketDown sends this call and every later one to the streams.
+func (c *Conn) socketDown(sock *callSocket) {
+	c.sockOff.Store(true)
+	c.sock.CompareAndSwap(sock, nil)
+	sock.closeIdle()
+}
+
+// invoke makes the call r on an idle connection, or on a new one.
+func (sock *callSocket) invoke(ctx context.Context, r *callsv1.Request) (*callsv1.Reply, error) {
+	for tries := 0; ; tries++ {
+		conn, reused := sock.take()
+		if conn == nil {
+			var err error
+			if conn, err = sock.dial(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil, status.FromContextError(ctx.Err()).Err()
+				}
+				return nil, fmt.Errorf("%w: %v", errSocketDown, err)
+			}
+		}
+		answer, sent, reusable, err := conn.call(ctx, r, sock.maxRequest, sock.maxReply)
+		if reusable {
+			sock.put(conn)
+		}
+		_, isStatus := status.FromError(err)
+		switch {
+		case err == nil:
+			return answer, nil
+		case !sent && status.Code(err) == codes.ResourceExhausted:
+			return nil, errRequestTooLarge
+		case ctx.Err() != nil:
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case isStatus:
+			return nil, err
+		case reused && !sent && tries < maxIdleStreams:
+			// An idle connection may have ended. The plugin never runs a request
+			// it did not read whole, so another connection can carry it.
+			continue
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, status.Error(codes.Unavailable, "call socket: the plugin closed the connection")
+		}
+		return nil, status.Error(codes.Unavailable, fmt.Sprintf("call socket: %v", err))
+	}
+}
+
+// dial opens a connection to the socket and sends the key.
+func (sock *callSocket) dial(ctx context.Context) (*socketConn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock.address)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Write(sock.key); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return &socketConn{conn: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// take returns the connection that was idle last, and whether there was one.
+func (sock *callSocket) take() (*socketConn, bool) {
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	n := len(sock.idle)
+	if n == 0 {
+		return nil, false
+	}
+	conn := sock.idle[n-1]
+	sock.idle = sock.idle[:n-1]
+	return conn, true
+}
+
+// put keeps conn for the next call. Past maxIdleStreams it closes the
+// connection idle longest.
+func (sock *callSocket) put(conn *socketConn) {
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	conn.idleSince = time.Now()
+	sock.idle = append(sock.idle, conn)
+	if len(sock.idle) > maxIdleStreams {
+		_ = sock.idle[0].conn.Close()
+		sock.idle = sock.idle[1:]
+	}
+	if !sock.sweeping {
+		sock.sweeping = true
+		go sock.sweep()
+	}
+}
+
+// sweep closes the connections idle for socketIdleTimeout, and returns when
+// none is idle.
+func (sock *callSocket) sweep() {
+	for {
+		time.Sleep(socketIdleTimeout / 2)
+		sock.mu.Lock()
+		n := 0
+		for n < len(sock.idle) && time.Since(sock.idle[n].idleSince) >= socketIdleTimeout {
+			_ = sock.idle[n].conn.Close()
+			n++
+		}
+		sock.idle = sock.idle[n:]
+		if len(sock.idle) == 0 {
+			sock.sweeping = false
+			sock.mu.Unlock()
+			return
+		}
+		sock.mu.Unlock()
+	}
+}
+
+func (sock *callSocket) closeIdle() {
+	sock.mu.Lock()
+	idle := sock.idle
+	sock.idle = nil
+	sock.mu.Unlock()
+	for _, conn := range idle {
+		_ = conn.conn.Close()
+	}
+}
+
+// socketConn is a connection to the call socket that carries one call at a
+// time.
+type socketConn struct {
+	conn net.Conn
+	r    *bufio.Reader
+	// wbuf and rbuf are the scratch space of the frames written and read.
+	wbuf, rbuf []byte
+	// idleSince is when the connection's last call returned.
+	idleSince time.Time
+}
+
+// call sends r and reads its reply. When ctx ends first, it closes the
+// connection, which cancels the call in the plugin. It reports whether the
+// request left, and whether the connection may carry another call.
+func (sc *socketConn) call(ctx context.Context, r *callsv1.Request, maxRequest, maxReply int) (answer *callsv1.Reply, sent, reusable bool, err error) {
+	stop := context.AfterFunc(ctx, func() { _ = sc.conn.Close() })
+	sc.wbuf, err = writeFrame(sc.conn, r, sc.wbuf, maxRequest)
+	if status.Code(err) == codes.ResourceExhausted {
+		// Nothing was written: the connection can carry the next call.
+		return nil, false, stop(), err
+	}
+	sent = err == nil
+	if sent {
+		answer = &callsv1.Reply{}
+		sc.rbuf, err = readFrame(sc.r, answer, sc.rbuf, maxReply)
+	}
+	if !stop() || err != nil {
+		_ = sc.conn.Close()
+		return answer, sent, false, err
+	}
+	if cap(sc.wbuf) > maxKeptBuffer {
+		sc.wbuf = nil
+	}
+	return answer, sent, true, nil
+}
