@@ -654,3 +654,27 @@ func TestCallsMoveToStreamsWhenTheSocketGoes(t *testing.T) {
 		t.Errorf("the server received %d gRPC unary calls, %d requests for the socket and %d streams, want 0, 1 and 1", u, a, s)
 	}
 }
+
+// Closing the host's connection to the plugin closes its connections to the
+// call socket.
+func TestSocketConnectionsCloseWithTheConnection(t *testing.T) {
+	f := serve(t, withSocket, 1<<20)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { getJob(t, f.client, "sleep 50ms") })
+	}
+	wg.Wait()
+	if n := callstream.SocketConns(f.server); n != 3 {
+		t.Fatalf("the call socket has %d connections after 3 calls at once, want 3", n)
+	}
+	if err := f.cc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for callstream.SocketConns(f.server) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := callstream.SocketConns(f.server); n != 0 {
+		t.Errorf("the call socket still has %d connections 10 s after the host closed its connection", n)
+	}
+}

@@ -104,11 +104,16 @@ func NewConn(cc grpc.ClientConnInterface) *Conn {
 }
 
 // watch counts the times the connection leaves the ready state, until it
-// shuts down.
+// shuts down. Then it closes the connections to the call socket, which the
+// host closes its connection to the plugin with.
 func (c *Conn) watch(conn *grpc.ClientConn) {
 	for {
 		state := conn.GetState()
 		if state == connectivity.Shutdown || !conn.WaitForStateChange(context.Background(), state) {
+			c.sockOff.Store(true)
+			if sock := c.sock.Swap(nil); sock != nil {
+				sock.close()
+			}
 			return
 		}
 		if state == connectivity.Ready {

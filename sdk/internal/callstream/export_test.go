@@ -2,6 +2,7 @@ package callstream
 
 import (
 	"context"
+	"weak"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,4 +43,22 @@ func IdleSocketConns(c *Conn) int {
 	sock.mu.Lock()
 	defer sock.mu.Unlock()
 	return len(sock.idle)
+}
+
+// SocketConns returns how many connections the call socket of s has open.
+func SocketConns(s *grpc.Server) int {
+	v, ok := servers.Load(weak.Make(s))
+	if !ok {
+		return 0
+	}
+	srv := v.(*server)
+	srv.socketMu.Lock()
+	sock := srv.socket
+	srv.socketMu.Unlock()
+	if sock == nil {
+		return 0
+	}
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	return len(sock.conns)
 }

@@ -43,6 +43,9 @@ type callSocket struct {
 	mu       sync.Mutex
 	idle     []*socketConn // the longest idle first
 	sweeping bool
+	// closed is set once the calls moved to the streams or the connection to
+	// the plugin shut down: a connection whose call returns is closed then.
+	closed bool
 }
 
 // socket returns the plugin's call socket, requesting it from the plugin on
@@ -99,7 +102,7 @@ func (c *Conn) socket(ctx context.Context) *callSocket {
 func (c *Conn) socketDown(sock *callSocket) {
 	c.sockOff.Store(true)
 	c.sock.CompareAndSwap(sock, nil)
-	sock.closeIdle()
+	sock.close()
 }
 
 // invoke makes the call r on an idle connection, or on a new one.
@@ -173,6 +176,10 @@ func (sock *callSocket) take() (*socketConn, bool) {
 func (sock *callSocket) put(conn *socketConn) {
 	sock.mu.Lock()
 	defer sock.mu.Unlock()
+	if sock.closed {
+		_ = conn.conn.Close()
+		return
+	}
 	conn.idleSince = time.Now()
 	sock.idle = append(sock.idle, conn)
 	if len(sock.idle) > maxIdleStreams {
@@ -206,8 +213,10 @@ func (sock *callSocket) sweep() {
 	}
 }
 
-func (sock *callSocket) closeIdle() {
+// close closes the idle connections, and those whose calls return later.
+func (sock *callSocket) close() {
 	sock.mu.Lock()
+	sock.closed = true
 	idle := sock.idle
 	sock.idle = nil
 	sock.mu.Unlock()
