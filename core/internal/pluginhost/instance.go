@@ -55,8 +55,11 @@ type instance struct {
 	opts    Options
 	plugins map[int]plugin.PluginSet
 
-	mu        sync.Mutex
-	client    *plugin.Client
+	mu     sync.Mutex
+	client *plugin.Client
+	// socketDir is the folder of the running plugin's go-plugin socket. A plugin that is
+	// killed leaves its socket file behind, so the folder goes when the client is ended.
+	socketDir string
 	raw       any
 	info      *pluginapi.Info
 	lastStart time.Time
@@ -95,8 +98,7 @@ func (i *instance) get(ctx context.Context) (any, error) {
 	}
 	if i.client != nil {
 		i.opts.Logger.Warn("plugin exited, starting it again", "path", i.opts.Binary.Path)
-		i.client.Kill()
-		i.client = nil
+		i.endClient()
 	}
 	if wait := i.backoff(); time.Since(i.lastStart) < wait {
 		times := fmt.Sprintf("%d times in a row", i.failures)
@@ -128,10 +130,16 @@ func (i *instance) start(ctx context.Context) error {
 	if err := checkPin(b.Path, i.opts.SHA256); err != nil {
 		return err
 	}
+	socketDir, err := os.MkdirTemp("", "estela-plugin-")
+	if err != nil {
+		return fmt.Errorf("start %s plugin %s: create the folder of its socket: %w", b.Kind, b.Path, err)
+	}
+	cmd := Command(i.opts)
+	cmd.Env = append(cmd.Env, plugin.EnvUnixSocketDir+"="+socketDir)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  pluginapi.Handshake,
 		VersionedPlugins: i.plugins,
-		Cmd:              Command(i.opts),
+		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -144,19 +152,19 @@ func (i *instance) start(ctx context.Context) error {
 	})
 	rpc, err := client.Client()
 	if err != nil {
-		client.Kill()
+		endClient(client, socketDir)
 		return fmt.Errorf("start %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	raw, err := rpc.Dispense(b.Kind)
 	if err != nil {
-		client.Kill()
+		endClient(client, socketDir)
 		return fmt.Errorf("open %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	if err := i.configure(ctx, raw.(configurer)); err != nil {
-		client.Kill()
+		endClient(client, socketDir)
 		return err
 	}
-	i.client, i.raw = client, raw
+	i.client, i.socketDir, i.raw = client, socketDir, raw
 	i.opts.Logger.Info("plugin started", "path", b.Path, "version", i.info.Version,
 		"protocol", client.NegotiatedVersion(), "capabilities", i.info.Capabilities)
 	return nil
@@ -232,9 +240,20 @@ func (i *instance) Close() {
 	defer i.mu.Unlock()
 	i.closed = true
 	if i.client != nil {
-		i.client.Kill()
-		i.client = nil
+		i.endClient()
 	}
+}
+
+// endClient ends the plugin process and removes the folder of its socket. i.mu must be held.
+func (i *instance) endClient() {
+	endClient(i.client, i.socketDir)
+	i.client, i.socketDir = nil, ""
+}
+
+// endClient ends a plugin's client, which stops its process, and removes socketDir.
+func endClient(client *plugin.Client, socketDir string) {
+	client.Kill()
+	_ = os.RemoveAll(socketDir)
 }
 
 func (i *instance) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
@@ -294,8 +313,7 @@ func (i *instance) countTimeout(ctx context.Context, err error) {
 		return
 	}
 	i.opts.Logger.Error("plugin calls keep timing out, restarting it", "path", i.opts.Binary.Path, "timeouts", i.timeouts)
-	i.client.Kill()
-	i.client = nil
+	i.endClient()
 	i.timeouts = 0
 }
 
@@ -309,8 +327,7 @@ func (i *instance) dropIfDead() bool {
 	defer i.mu.Unlock()
 	if i.client != nil {
 		i.opts.Logger.Warn("plugin does not respond, ending it", "path", i.opts.Binary.Path)
-		i.client.Kill()
-		i.client = nil
+		i.endClient()
 	}
 	return true
 }
@@ -321,11 +338,17 @@ func Describe(ctx context.Context, b Binary, log hclog.Logger) (*pluginapi.Info,
 		KindEngine:      engine.VersionedPlugins(),
 		KindCredentials: credentials.VersionedPlugins(),
 	}[b.Kind]
+	socketDir, err := os.MkdirTemp("", "estela-plugin-")
+	if err != nil {
+		return nil, fmt.Errorf("create the folder of the plugin's socket: %w", err)
+	}
+	cmd := exec.Command(b.Path)
+	cmd.Env = append(os.Environ(), plugin.EnvUnixSocketDir+"="+socketDir)
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig: pluginapi.Handshake, VersionedPlugins: plugins, Cmd: exec.Command(b.Path),
+		HandshakeConfig: pluginapi.Handshake, VersionedPlugins: plugins, Cmd: cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC}, AutoMTLS: true, Logger: log.Named(b.Kind + "." + b.Name),
 	})
-	defer client.Kill()
+	defer endClient(client, socketDir)
 	rpc, err := client.Client()
 	if err != nil {
 		return nil, err

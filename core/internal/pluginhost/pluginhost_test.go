@@ -141,6 +141,10 @@ func TestRestartAfterPluginKilled(t *testing.T) {
 		t.Fatal("a started plugin is not healthy")
 	}
 	pid := e.inst.client.ReattachConfig().Pid
+	socketDir := e.inst.socketDir
+	if entries, err := os.ReadDir(socketDir); err != nil || len(entries) != 1 {
+		t.Fatalf("the plugin's socket folder %s holds %d entries (%v), want its socket", socketDir, len(entries), err)
+	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill plugin %d: %v", pid, err)
 	}
@@ -159,6 +163,15 @@ func TestRestartAfterPluginKilled(t *testing.T) {
 	}
 	if newPid := e.inst.client.ReattachConfig().Pid; newPid == pid {
 		t.Errorf("plugin pid %d did not change after a restart", newPid)
+	}
+	// The killed plugin left its socket file, which goes with its folder.
+	if _, err := os.Stat(socketDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the killed plugin's socket folder %s is still there (%v)", socketDir, err)
+	}
+	newDir := e.inst.socketDir
+	e.Close()
+	if _, err := os.Stat(newDir); newDir == socketDir || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Close, the socket folder %s of the new plugin is still there (%v)", newDir, err)
 	}
 }
 
