@@ -126,6 +126,16 @@ func TestSizesValidate(t *testing.T) {
 	if err := none.validate(); err == nil {
 		t.Error("zero cron workers were accepted")
 	}
+
+	// Every invalid size is named, always in the same order.
+	several := QuickSizes()
+	several.Rounds, several.IngestSenders, several.PhaseTimeout = 0, -2, time.Millisecond
+	want := "invalid -senders -2: it must be at least 1\ninvalid -rounds 0: it must be at least 1\ninvalid -phase-timeout 1ms: it must be at least 1s"
+	for range 5 {
+		if err := several.validate(); err == nil || err.Error() != want {
+			t.Fatalf("three invalid sizes gave %v, want:\n%s", err, want)
+		}
+	}
 }
 
 // A value in the table must not read as meeting or missing a target that its digits do not.

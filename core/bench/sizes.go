@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"time"
@@ -87,24 +88,29 @@ func (s *Sizes) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.PhaseTimeout, "phase-timeout", s.PhaseTimeout, "time limit of each load loop and each wait")
 }
 
+// validate returns an error that names every invalid size, always in the same order.
 func (s Sizes) validate() error {
-	positive := map[string]int{
-		"dispatch-jobs": s.DispatchJobs, "clients": s.DispatchClients, "rpc-calls": s.RPCCalls,
-		"ingest-items": s.IngestItems, "item-bytes": s.IngestItemBytes, "batch-items": s.IngestBatchItems,
-		"senders": s.IngestSenders, "export-items": s.ExportItems, "list-jobs": s.JobListJobs,
-		"list-requests": s.JobListRequests, "list-clients": s.JobListClients, "reconcile-jobs": s.ReconcileJobs,
-		"reconcile-ticks": s.ReconcileTicks, "cron-jobs": s.CronJobs, "cron-workers": s.CronWorkers, "rounds": s.Rounds,
+	positive := []struct {
+		flag  string
+		value int
+	}{
+		{"dispatch-jobs", s.DispatchJobs}, {"clients", s.DispatchClients}, {"rpc-calls", s.RPCCalls},
+		{"ingest-items", s.IngestItems}, {"item-bytes", s.IngestItemBytes}, {"batch-items", s.IngestBatchItems},
+		{"senders", s.IngestSenders}, {"export-items", s.ExportItems}, {"list-jobs", s.JobListJobs},
+		{"list-requests", s.JobListRequests}, {"list-clients", s.JobListClients}, {"reconcile-jobs", s.ReconcileJobs},
+		{"reconcile-ticks", s.ReconcileTicks}, {"cron-jobs", s.CronJobs}, {"cron-workers", s.CronWorkers}, {"rounds", s.Rounds},
 	}
-	for name, v := range positive {
-		if v < 1 {
-			return fmt.Errorf("invalid -%s %d: it must be at least 1", name, v)
+	var errs []error
+	for _, size := range positive {
+		if size.value < 1 {
+			errs = append(errs, fmt.Errorf("invalid -%s %d: it must be at least 1", size.flag, size.value))
 		}
 	}
-	if s.IngestItemBytes < minItemBytes {
-		return fmt.Errorf("invalid -item-bytes %d: an item needs at least %d bytes for its fixed fields", s.IngestItemBytes, minItemBytes)
+	if s.IngestItemBytes >= 1 && s.IngestItemBytes < minItemBytes {
+		errs = append(errs, fmt.Errorf("invalid -item-bytes %d: an item needs at least %d bytes for its fixed fields", s.IngestItemBytes, minItemBytes))
 	}
 	if s.PhaseTimeout < time.Second {
-		return fmt.Errorf("invalid -phase-timeout %s: it must be at least 1s", s.PhaseTimeout)
+		errs = append(errs, fmt.Errorf("invalid -phase-timeout %s: it must be at least 1s", s.PhaseTimeout))
 	}
-	return nil
+	return errors.Join(errs...)
 }
