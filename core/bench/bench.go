@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,10 +69,13 @@ func Run(ctx context.Context, opts Options) (_ *Results, err error) {
 	if err := opts.Sizes.validate(); err != nil {
 		return nil, err
 	}
-	for phase := range opts.Skip {
+	for _, phase := range slices.Sorted(maps.Keys(opts.Skip)) {
 		if !slices.Contains(Phases, phase) {
 			return nil, fmt.Errorf("unknown phase %q to skip; phases are %s", phase, strings.Join(Phases, ", "))
 		}
+	}
+	if !slices.ContainsFunc(Phases, func(phase string) bool { return !opts.Skip[phase] }) {
+		return nil, fmt.Errorf("every phase is skipped, so there is nothing to run; phases are %s", strings.Join(Phases, ", "))
 	}
 	if opts.Log == nil {
 		opts.Log = hclog.New(&hclog.LoggerOptions{Name: "bench", Output: os.Stderr})

@@ -225,3 +225,32 @@ func TestMainRejectsUnwritableOutput(t *testing.T) {
 		t.Errorf("Main with BENCH_OUT %s = %v, want an error before the run that says it cannot be written", path, err)
 	}
 }
+
+// Run checks the phases to skip before it starts anything.
+func TestRunRejectsSkippedPhases(t *testing.T) {
+	t.Parallel()
+	all := map[string]bool{}
+	for _, phase := range Phases {
+		all[phase] = true
+	}
+	for _, tt := range []struct {
+		name string
+		skip map[string]bool
+		want string
+	}{
+		{"every phase", all, "every phase is skipped"},
+		{"two unknown phases", map[string]bool{"rpc": true, "zeta": true, "alpha": true}, `unknown phase "alpha" to skip`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := Options{Sizes: QuickSizes(), Skip: tt.skip, WorkDir: filepath.Join(t.TempDir(), "work")}
+			_, err := Run(context.Background(), opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run with -skip %v = %v, want an error containing %q", tt.skip, err, tt.want)
+			}
+			if _, statErr := os.Stat(opts.WorkDir); !errors.Is(statErr, os.ErrNotExist) {
+				t.Errorf("Run made its work folder before it rejected -skip (%v)", statErr)
+			}
+		})
+	}
+}
