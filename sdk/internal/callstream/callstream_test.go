@@ -121,6 +121,23 @@ type fixture struct {
 // kind gives. maxReplyBytes is the client's limit on gRPC and on the socket.
 func serve(t testing.TB, kind plugin, maxReplyBytes int, opts ...grpc.ServerOption) *fixture {
 	t.Helper()
+	return serveWith(t, func(s *grpc.Server, impl *testEngine) {
+		switch kind {
+		case withSocket:
+			callstream.Register(s, &enginev1.Engine_ServiceDesc, impl)
+			t.Cleanup(func() { callstream.CloseSocket(s) })
+		case withStreams:
+			callstream.RegisterWithSocket(s, &enginev1.Engine_ServiceDesc, impl, func(context.Context) (*callsv1.SocketReply, error) {
+				return nil, status.Error(codes.Unimplemented, "method Socket not implemented")
+			})
+		}
+	}, maxReplyBytes, opts...)
+}
+
+// serveWith starts a gRPC server on a Unix socket with the engine, and with
+// what register adds.
+func serveWith(t testing.TB, register func(*grpc.Server, *testEngine), maxReplyBytes int, opts ...grpc.ServerOption) *fixture {
+	t.Helper()
 	n := &counts{}
 	s := grpc.NewServer(append(opts,
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -139,13 +156,7 @@ func serve(t testing.TB, kind plugin, maxReplyBytes int, opts ...grpc.ServerOpti
 
 	impl := &testEngine{seen: make(chan context.Context, 1)}
 	enginev1.RegisterEngineServer(s, impl)
-	switch kind {
-	case withSocket:
-		callstream.Register(s, &enginev1.Engine_ServiceDesc, impl)
-		t.Cleanup(func() { callstream.CloseSocket(s) })
-	case withStreams:
-		callstream.RegisterWithoutSocket(s, &enginev1.Engine_ServiceDesc, impl)
-	}
+	register(s, impl)
 	socket := filepath.Join(t.TempDir(), "plugin.sock")
 	lis, err := net.Listen("unix", socket)
 	if err != nil {
@@ -624,6 +635,10 @@ func TestCallSocketWantsTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	accepted := make([]byte, 1)
+	if _, err := io.ReadFull(conn, accepted); err != nil || accepted[0] != 1 {
+		t.Fatalf("the plugin sent %v (%v) after the right key, want byte 1", accepted, err)
+	}
 	header := make([]byte, 4)
 	if _, err := io.ReadFull(conn, header); err != nil {
 		t.Fatalf("read the reply's length: %v", err)
@@ -676,5 +691,65 @@ func TestSocketConnectionsCloseWithTheConnection(t *testing.T) {
 	}
 	if n := callstream.SocketConns(f.server); n != 0 {
 		t.Errorf("the call socket still has %d connections 10 s after the host closed its connection", n)
+	}
+}
+
+// A plugin whose Socket fails, hangs or returns a socket that cannot be used
+// gets its calls on the streams, and is requested the socket once.
+func TestUnusableSocketsMoveCallsToStreams(t *testing.T) {
+	closing, err := net.Listen("unix", "@estela-test-closing-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closing.Close()
+	go func() {
+		for {
+			conn, err := closing.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close()
+		}
+	}()
+	key := bytes.Repeat([]byte{7}, 32)
+	for _, tt := range []struct {
+		name  string
+		reply func(ctx context.Context) (*callsv1.SocketReply, error)
+	}{
+		{"an error", func(context.Context) (*callsv1.SocketReply, error) {
+			return nil, status.Error(codes.Internal, "no socket here")
+		}},
+		{"no reply", func(ctx context.Context) (*callsv1.SocketReply, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}},
+		{"a relative path", func(context.Context) (*callsv1.SocketReply, error) {
+			return &callsv1.SocketReply{Address: "calls.sock", Key: key, MaxRequestBytes: 1 << 20}, nil
+		}},
+		{"a short key", func(context.Context) (*callsv1.SocketReply, error) {
+			return &callsv1.SocketReply{Address: "@estela-test-nowhere", Key: key[:16], MaxRequestBytes: 1 << 20}, nil
+		}},
+		{"no request limit", func(context.Context) (*callsv1.SocketReply, error) {
+			return &callsv1.SocketReply{Address: "@estela-test-nowhere", Key: key}, nil
+		}},
+		{"an address without a listener", func(context.Context) (*callsv1.SocketReply, error) {
+			return &callsv1.SocketReply{Address: "@estela-test-nowhere", Key: key, MaxRequestBytes: 1 << 20}, nil
+		}},
+		{"a socket that closes its connections", func(context.Context) (*callsv1.SocketReply, error) {
+			return &callsv1.SocketReply{Address: closing.Addr().String(), Key: key, MaxRequestBytes: 1 << 20}, nil
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := serveWith(t, func(s *grpc.Server, impl *testEngine) {
+				callstream.RegisterWithSocket(s, &enginev1.Engine_ServiceDesc, impl, tt.reply)
+			}, 1<<20)
+			callstream.SetSocketRequestTimeout(f.conn, 200*time.Millisecond)
+			for i := range 3 {
+				getJob(t, f.client, fmt.Sprintf("job-%d", i))
+			}
+			if r, s := f.counts.socketRequests.Load(), f.counts.streams.Load(); r != 1 || s != 1 {
+				t.Errorf("3 calls made %d requests for the socket and opened %d streams, want 1 and 1", r, s)
+			}
+		})
 	}
 }

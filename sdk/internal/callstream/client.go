@@ -75,6 +75,8 @@ type Conn struct {
 	sockOff atomic.Bool
 	// maxReply is the largest reply read on the socket.
 	maxReply int
+	// socketRequestTimeout bounds the Socket request.
+	socketRequestTimeout time.Duration
 
 	// generation counts the times the connection left the ready state. The
 	// plugin's server sends GOAWAY before it closes a connection, as it does
@@ -96,7 +98,7 @@ var _ grpc.ClientConnInterface = (*Conn)(nil)
 // NewConn returns a Conn that calls the plugin over cc. The connection's
 // message size limits apply to the calls on streams as to gRPC calls.
 func NewConn(cc grpc.ClientConnInterface) *Conn {
-	c := &Conn{cc: cc, maxReply: pluginapi.MaxReplyBytes}
+	c := &Conn{cc: cc, maxReply: pluginapi.MaxReplyBytes, socketRequestTimeout: socketRequestTimeout}
 	if conn, ok := cc.(*grpc.ClientConn); ok {
 		go c.watch(conn)
 	}
@@ -133,7 +135,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	}
 	payload, err := proto.Marshal(req)
 	if err != nil {
-		return status.Errorf(codes.Internal, "call stream: encode the request to %s: %v", method, err)
+		return status.Errorf(codes.Internal, "plugin call: encode the request to %s: %v", method, err)
 	}
 
 	r := &callsv1.Request{Method: method, Payload: payload}
@@ -198,7 +200,7 @@ func decodeReply(answer *callsv1.Reply, method string, resp proto.Message) error
 		return decodeStatus(answer.GetStatus())
 	}
 	if err := proto.Unmarshal(answer.GetPayload(), resp); err != nil {
-		return status.Errorf(codes.Internal, "call stream: decode the reply of %s: %v", method, err)
+		return status.Errorf(codes.Internal, "plugin call: decode the reply of %s: %v", method, err)
 	}
 	return nil
 }
@@ -394,10 +396,10 @@ func streamError(err error) error {
 func decodeStatus(b []byte) error {
 	var st spb.Status
 	if err := proto.Unmarshal(b, &st); err != nil {
-		return status.Errorf(codes.Internal, "call stream: decode the plugin's error: %v", err)
+		return status.Errorf(codes.Internal, "plugin call: decode the plugin's error: %v", err)
 	}
 	if codes.Code(st.GetCode()) == codes.OK {
-		return status.Errorf(codes.Internal, "call stream: the plugin returned an error with status OK: %s", st.GetMessage())
+		return status.Errorf(codes.Internal, "plugin call: the plugin returned an error with status OK: %s", st.GetMessage())
 	}
 	return status.ErrorProto(&st)
 }

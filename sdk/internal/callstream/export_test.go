@@ -2,11 +2,10 @@ package callstream
 
 import (
 	"context"
+	"time"
 	"weak"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
 )
@@ -16,22 +15,29 @@ func SetMaxReplyBytes(c *Conn, n int) {
 	c.maxReply = n
 }
 
-// RegisterWithoutSocket serves the unary methods of desc on the call streams
-// of s, as Register did before the call socket: Socket gets UNIMPLEMENTED.
-func RegisterWithoutSocket(s *grpc.Server, desc *grpc.ServiceDesc, impl any) {
+// RegisterWithSocket serves the unary methods of desc on the call streams of
+// s, as Register does, but returns the reply of socket from Socket.
+func RegisterWithSocket(s *grpc.Server, desc *grpc.ServiceDesc, impl any, socket func(context.Context) (*callsv1.SocketReply, error)) {
 	srv := &server{methods: make(map[string]method)}
 	for _, m := range desc.Methods {
 		srv.methods["/"+desc.ServiceName+"/"+m.MethodName] = method{impl: impl, handler: m.Handler}
 	}
-	callsv1.RegisterCallsServer(s, streamsOnly{srv})
+	callsv1.RegisterCallsServer(s, otherSocket{server: srv, socket: socket})
 }
 
-type streamsOnly struct {
+type otherSocket struct {
 	*server
+	socket func(context.Context) (*callsv1.SocketReply, error)
 }
 
-func (streamsOnly) Socket(context.Context, *callsv1.SocketRequest) (*callsv1.SocketReply, error) {
-	return nil, status.Error(codes.Unimplemented, "method Socket not implemented")
+func (o otherSocket) Socket(ctx context.Context, _ *callsv1.SocketRequest) (*callsv1.SocketReply, error) {
+	return o.socket(ctx)
+}
+
+// SetSocketRequestTimeout sets how long c waits for the plugin's reply to the
+// Socket request.
+func SetSocketRequestTimeout(c *Conn, d time.Duration) {
+	c.socketRequestTimeout = d
 }
 
 // IdleSocketConns returns how many connections to the call socket c keeps idle.

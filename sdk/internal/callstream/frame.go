@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -13,6 +14,13 @@ import (
 // keyBytes is the length of the key that opens a connection to a plugin's
 // call socket.
 const keyBytes = 32
+
+// keyAccepted is the byte a plugin writes once it has read the right key.
+const keyAccepted byte = 1
+
+// keyTimeout is how long each side of a new connection to the call socket
+// waits for the other's part of the key exchange.
+const keyTimeout = 10 * time.Second
 
 // maxRequestBytes is the largest Request a plugin reads on its socket: the
 // limit of a gRPC server that sets none.

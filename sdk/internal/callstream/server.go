@@ -84,7 +84,7 @@ func (s *server) run(ctx context.Context, r *callsv1.Request) *callsv1.Reply {
 	m, ok := s.methods[r.GetMethod()]
 	s.mu.Unlock()
 	if !ok {
-		return failed(status.Errorf(codes.Unimplemented, "call stream: unknown method %s", r.GetMethod()))
+		return failed(status.Errorf(codes.Unimplemented, "plugin call: unknown method %s", r.GetMethod()))
 	}
 	if timeout := time.Duration(r.GetTimeoutNanos()); timeout > 0 {
 		var cancel context.CancelFunc
@@ -95,10 +95,10 @@ func (s *server) run(ctx context.Context, r *callsv1.Request) *callsv1.Reply {
 	decode := func(req any) error {
 		msg, ok := req.(proto.Message)
 		if !ok {
-			return status.Errorf(codes.Internal, "call stream: %s takes a %T, not a protobuf message", r.GetMethod(), req)
+			return status.Errorf(codes.Internal, "plugin call: %s takes a %T, not a protobuf message", r.GetMethod(), req)
 		}
 		if err := proto.Unmarshal(r.GetPayload(), msg); err != nil {
-			return status.Errorf(codes.Internal, "call stream: decode the request to %s: %v", r.GetMethod(), err)
+			return status.Errorf(codes.Internal, "plugin call: decode the request to %s: %v", r.GetMethod(), err)
 		}
 		return nil
 	}
@@ -109,11 +109,11 @@ func (s *server) run(ctx context.Context, r *callsv1.Request) *callsv1.Reply {
 
 	msg, ok := resp.(proto.Message)
 	if !ok {
-		return failed(status.Errorf(codes.Internal, "call stream: %s returned a %T, not a protobuf message", r.GetMethod(), resp))
+		return failed(status.Errorf(codes.Internal, "plugin call: %s returned a %T, not a protobuf message", r.GetMethod(), resp))
 	}
 	payload, err := proto.Marshal(msg)
 	if err != nil {
-		return failed(status.Errorf(codes.Internal, "call stream: encode the reply of %s: %v", r.GetMethod(), err))
+		return failed(status.Errorf(codes.Internal, "plugin call: encode the reply of %s: %v", r.GetMethod(), err))
 	}
 	return &callsv1.Reply{Payload: payload}
 }
@@ -128,7 +128,7 @@ func failed(err error) *callsv1.Reply {
 	}
 	encoded, marshalErr := proto.Marshal(s.Proto())
 	if marshalErr != nil {
-		encoded, _ = proto.Marshal(status.New(codes.Internal, "call stream: encode the status: "+marshalErr.Error()).Proto())
+		encoded, _ = proto.Marshal(status.New(codes.Internal, "plugin call: encode the status: "+marshalErr.Error()).Proto())
 	}
 	return &callsv1.Reply{Status: encoded}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -22,6 +23,10 @@ import (
 // without a call. An idle connection costs the plugin two goroutines and no
 // stream slot, so it stays longer than an idle stream.
 const socketIdleTimeout = 30 * time.Second
+
+// socketRequestTimeout bounds the plugin's reply to the Socket request. A
+// plugin that takes longer gets its calls on the streams.
+const socketRequestTimeout = 10 * time.Second
 
 var (
 	// errSocketDown means the call socket could not be reached: the call, and
@@ -57,6 +62,12 @@ func (c *Conn) socket(ctx context.Context) *callSocket {
 		return sock
 	}
 	c.mu.Lock()
+	// A request may have ended since the first look: its outcome is stored
+	// before sockRequest is cleared.
+	if sock := c.sock.Load(); sock != nil || c.sockOff.Load() {
+		c.mu.Unlock()
+		return sock
+	}
 	if pending := c.sockRequest; pending != nil {
 		c.mu.Unlock()
 		select {
@@ -76,7 +87,9 @@ func (c *Conn) socket(ctx context.Context) *callSocket {
 		close(pending)
 	}()
 
-	reply, err := callsv1.NewCallsClient(c.cc).Socket(ctx, &callsv1.SocketRequest{})
+	requestCtx, cancel := context.WithTimeout(ctx, c.socketRequestTimeout)
+	defer cancel()
+	reply, err := callsv1.NewCallsClient(c.cc).Socket(requestCtx, &callsv1.SocketRequest{})
 	if err != nil {
 		// When the call's context ended first, the next call requests the socket
 		// again. Plugins built with an SDK without the socket return
@@ -137,22 +150,45 @@ func (sock *callSocket) invoke(ctx context.Context, r *callsv1.Request) (*callsv
 			// it did not read whole, so another connection can carry it.
 			continue
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if closedByPeer(err) {
 			return nil, status.Error(codes.Unavailable, "call socket: the plugin closed the connection")
 		}
 		return nil, status.Error(codes.Unavailable, fmt.Sprintf("call socket: %v", err))
 	}
 }
 
-// dial opens a connection to the socket and sends the key.
-func (sock *callSocket) dial(ctx context.Context) (*socketConn, error) {
+// dial opens a connection to the socket, sends the key and waits until the
+// plugin accepts it, for keyTimeout at most.
+func (sock *callSocket) dial(ctx context.Context) (_ *socketConn, err error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", sock.address)
 	if err != nil {
 		return nil, err
 	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer func() {
+		if !stop() && err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			_ = conn.Close()
+		}
+	}()
+
+	if err := conn.SetDeadline(time.Now().Add(keyTimeout)); err != nil {
+		return nil, err
+	}
 	if _, err := conn.Write(sock.key); err != nil {
-		_ = conn.Close()
+		return nil, fmt.Errorf("send the key: %w", err)
+	}
+	var accepted [1]byte
+	if _, err := io.ReadFull(conn, accepted[:]); err != nil {
+		return nil, fmt.Errorf("the plugin did not accept the key: %w", err)
+	}
+	if accepted[0] != keyAccepted {
+		return nil, fmt.Errorf("the plugin sent %#x after the key, not %#x", accepted[0], keyAccepted)
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
 	return &socketConn{conn: conn, r: bufio.NewReader(conn)}, nil
@@ -259,4 +295,11 @@ func (sc *socketConn) call(ctx context.Context, r *callsv1.Request, maxRequest, 
 		sc.wbuf = nil
 	}
 	return answer, sent, true, nil
+}
+
+// closedByPeer reports whether err means that the plugin closed the
+// connection, or that its process ended.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

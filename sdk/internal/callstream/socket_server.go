@@ -21,12 +21,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/estela-go/estela-go/sdk/internal/serving"
 	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
 )
-
-// keyTimeout is how long a new connection to the call socket has to send its
-// key.
-const keyTimeout = 10 * time.Second
 
 // Socket returns the address and the key of the server's call socket, which
 // it opens on the first request.
@@ -76,6 +73,10 @@ type socket struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+
+	// rejectLog and acceptLog log the connections closed before their key was
+	// accepted and the failures to accept one.
+	rejectLog, acceptLog logLimiter
 }
 
 // openSocket listens on a new Unix socket and serves srv's calls there.
@@ -121,6 +122,7 @@ func (sock *socket) accept() {
 		}
 		if err != nil {
 			// Out of file descriptors, for one: wait for some to be freed.
+			sock.acceptLog.warn("call socket: accept a connection failed, trying again", err)
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
@@ -204,20 +206,25 @@ func (sock *socket) serve(conn net.Conn) {
 	}
 }
 
-// checkKey reads the key a connection starts with and reports whether it is
-// the socket's.
+// checkKey reads the key a connection starts with, and accepts it when it is
+// the socket's. It reports whether it did.
 func (sock *socket) checkKey(conn net.Conn) bool {
-	if err := conn.SetReadDeadline(time.Now().Add(keyTimeout)); err != nil {
+	if err := conn.SetDeadline(time.Now().Add(keyTimeout)); err != nil {
 		return false
 	}
 	key := make([]byte, keyBytes)
 	if _, err := io.ReadFull(conn, key); err != nil {
+		sock.rejectLog.warn("call socket: closed a connection that sent no key", err)
 		return false
 	}
 	if subtle.ConstantTimeCompare(key, sock.key) != 1 {
+		sock.rejectLog.warn("call socket: closed a connection that sent a wrong key", nil)
 		return false
 	}
-	return conn.SetReadDeadline(time.Time{}) == nil
+	if _, err := conn.Write([]byte{keyAccepted}); err != nil {
+		return false
+	}
+	return conn.SetDeadline(time.Time{}) == nil
 }
 
 // run runs the calls it receives and writes their replies, until the
@@ -241,4 +248,34 @@ func (sock *socket) run(ctx context.Context, conn net.Conn, requests <-chan *cal
 			buf = nil
 		}
 	}
+}
+
+// logEvery is the least time between two log lines of a logLimiter.
+const logEvery = time.Minute
+
+// logLimiter writes warnings to the plugin's log, one per logEvery at most,
+// each with the number of events since the last line. Anyone who can reach
+// the socket can make the events, so they must not flood the log.
+type logLimiter struct {
+	mu     sync.Mutex
+	last   time.Time
+	events int
+}
+
+func (l *logLimiter) warn(msg string, err error) {
+	l.mu.Lock()
+	l.events++
+	if time.Since(l.last) < logEvery {
+		l.mu.Unlock()
+		return
+	}
+	events := l.events
+	l.events = 0
+	l.last = time.Now()
+	l.mu.Unlock()
+	args := []any{"events", events}
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	serving.Logger().Warn(msg, args...)
 }

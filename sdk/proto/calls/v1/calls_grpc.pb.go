@@ -54,12 +54,14 @@ type CallsClient interface {
 	// the host cancels a stream, the plugin cancels the call running on it.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Request, Reply], error)
 	// Socket returns where the plugin serves the calls without gRPC, and the key
-	// that opens a connection there. The host calls it once per connection to
-	// the plugin. On each connection it opens, the host first writes the key,
-	// then the calls, one at a time: a Request, then the plugin's Reply, each
-	// framed as its length in 4 bytes, big-endian, followed by the message. The
-	// plugin cancels the running call when the host closes the connection. When
-	// the plugin does not serve Socket, the host uses Stream.
+	// that opens a connection there. The host requests it before its first
+	// call. On each connection it opens, the host first writes the key, and the
+	// plugin writes one byte, 1, when the key is right. Then the host sends the
+	// calls, one at a time: a Request, then the plugin's Reply, each framed as
+	// its length in 4 bytes, big-endian, followed by the message. The host opens
+	// one connection for each call in flight. The plugin cancels the running
+	// call when the host closes the connection. When the plugin does not serve
+	// Socket, or the socket cannot be used, the host uses Stream.
 	Socket(ctx context.Context, in *SocketRequest, opts ...grpc.CallOption) (*SocketReply, error)
 }
 
@@ -106,12 +108,14 @@ type CallsServer interface {
 	// the host cancels a stream, the plugin cancels the call running on it.
 	Stream(grpc.BidiStreamingServer[Request, Reply]) error
 	// Socket returns where the plugin serves the calls without gRPC, and the key
-	// that opens a connection there. The host calls it once per connection to
-	// the plugin. On each connection it opens, the host first writes the key,
-	// then the calls, one at a time: a Request, then the plugin's Reply, each
-	// framed as its length in 4 bytes, big-endian, followed by the message. The
-	// plugin cancels the running call when the host closes the connection. When
-	// the plugin does not serve Socket, the host uses Stream.
+	// that opens a connection there. The host requests it before its first
+	// call. On each connection it opens, the host first writes the key, and the
+	// plugin writes one byte, 1, when the key is right. Then the host sends the
+	// calls, one at a time: a Request, then the plugin's Reply, each framed as
+	// its length in 4 bytes, big-endian, followed by the message. The host opens
+	// one connection for each call in flight. The plugin cancels the running
+	// call when the host closes the connection. When the plugin does not serve
+	// Socket, or the socket cannot be used, the host uses Stream.
 	Socket(context.Context, *SocketRequest) (*SocketReply, error)
 	mustEmbedUnimplementedCallsServer()
 }
