@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -98,7 +99,9 @@ func (i *instance) get(ctx context.Context) (any, error) {
 	}
 	if i.client != nil {
 		i.opts.Logger.Warn("plugin exited, starting it again", "path", i.opts.Binary.Path)
-		i.endClient()
+		// The process is gone, so this does not wait.
+		client, socketDir := i.takeClient()
+		endClient(client, socketDir, killTimeout)
 	}
 	if wait := i.backoff(); time.Since(i.lastStart) < wait {
 		times := fmt.Sprintf("%d times in a row", i.failures)
@@ -130,9 +133,9 @@ func (i *instance) start(ctx context.Context) error {
 	if err := checkPin(b.Path, i.opts.SHA256); err != nil {
 		return err
 	}
-	socketDir, err := os.MkdirTemp("", "estela-plugin-")
+	socketDir, err := socketFolder()
 	if err != nil {
-		return fmt.Errorf("start %s plugin %s: create the folder of its socket: %w", b.Kind, b.Path, err)
+		return fmt.Errorf("start %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	cmd := Command(i.opts)
 	cmd.Env = append(cmd.Env, plugin.EnvUnixSocketDir+"="+socketDir)
@@ -152,16 +155,16 @@ func (i *instance) start(ctx context.Context) error {
 	})
 	rpc, err := client.Client()
 	if err != nil {
-		endClient(client, socketDir)
+		endClient(client, socketDir, killTimeout)
 		return fmt.Errorf("start %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	raw, err := rpc.Dispense(b.Kind)
 	if err != nil {
-		endClient(client, socketDir)
+		endClient(client, socketDir, killTimeout)
 		return fmt.Errorf("open %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	if err := i.configure(ctx, raw.(configurer)); err != nil {
-		endClient(client, socketDir)
+		endClient(client, socketDir, killTimeout)
 		return err
 	}
 	i.client, i.socketDir, i.raw = client, socketDir, raw
@@ -237,22 +240,70 @@ func (i *instance) Healthy(ctx context.Context) bool {
 // Close ends the plugin process for good: later calls fail with ErrPluginDown.
 func (i *instance) Close() {
 	i.mu.Lock()
-	defer i.mu.Unlock()
 	i.closed = true
-	if i.client != nil {
-		i.endClient()
+	client, socketDir := i.takeClient()
+	i.mu.Unlock()
+	if client != nil {
+		endClient(client, socketDir, killTimeout)
 	}
 }
 
-// endClient ends the plugin process and removes the folder of its socket. i.mu must be held.
-func (i *instance) endClient() {
-	endClient(i.client, i.socketDir)
+// takeClient returns the running plugin's client and socket folder and clears both fields, so
+// that the next call starts the plugin again. i.mu must be held. The caller ends the client after
+// it unlocks i.mu: ending a process that does not respond can take killTimeout.
+func (i *instance) takeClient() (*plugin.Client, string) {
+	client, socketDir := i.client, i.socketDir
 	i.client, i.socketDir = nil, ""
+	return client, socketDir
 }
 
-// endClient ends a plugin's client, which stops its process, and removes socketDir.
-func endClient(client *plugin.Client, socketDir string) {
-	client.Kill()
+// maxSocketPath returns the longest path a Unix socket may have: the size of sun_path in
+// struct sockaddr_un, less its closing NUL byte.
+func maxSocketPath() int {
+	if runtime.GOOS == "linux" {
+		return 107
+	}
+	return 103 // macOS and the BSDs
+}
+
+// socketFolder creates the folder for a plugin's go-plugin socket in the temporary folder. It
+// fails when the socket's path would be too long: go-plugin names the socket "plugin" and up
+// to 10 digits, and a plugin that cannot bind its socket fails to start with a misleading
+// message about its architecture.
+func socketFolder() (string, error) {
+	dir, err := os.MkdirTemp("", "estela-plugin-")
+	if err != nil {
+		return "", fmt.Errorf("create the folder of the plugin's socket: %w", err)
+	}
+	if longest := len(dir) + len("/plugin") + 10; longest > maxSocketPath() {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("the plugin's socket in %s would have a path of up to %d bytes, over the %d a Unix socket may have: set TMPDIR to a shorter folder", dir, longest, maxSocketPath())
+	}
+	return dir, nil
+}
+
+// killTimeout is how long a plugin process gets to exit once asked to, before it is killed.
+const killTimeout = 5 * time.Second
+
+// endClient ends a plugin's client and removes socketDir. It sends go-plugin's request to exit,
+// as go-plugin's Kill does, and kills the process when it has not exited after wait. go-plugin's Kill alone
+// waits for ever on a process that is stopped or does not respond.
+func endClient(client *plugin.Client, socketDir string, wait time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client.Kill()
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		if config := client.ReattachConfig(); config != nil && config.Pid > 0 && !client.Exited() {
+			if process, err := os.FindProcess(config.Pid); err == nil {
+				_ = process.Kill()
+			}
+		}
+		<-done
+	}
 	_ = os.RemoveAll(socketDir)
 }
 
@@ -303,18 +354,22 @@ func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Dura
 // caller still waits, which means the plugin hangs.
 func (i *instance) countTimeout(ctx context.Context, err error) {
 	i.mu.Lock()
-	defer i.mu.Unlock()
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		i.timeouts = 0
+		i.mu.Unlock()
 		return
 	}
 	i.timeouts++
 	if i.timeouts < hangLimit || i.client == nil {
+		i.mu.Unlock()
 		return
 	}
 	i.opts.Logger.Error("plugin calls keep timing out, restarting it", "path", i.opts.Binary.Path, "timeouts", i.timeouts)
-	i.endClient()
 	i.timeouts = 0
+	client, socketDir := i.takeClient()
+	i.mu.Unlock()
+	// A hung process may not exit when asked to, so it is killed at once.
+	endClient(client, socketDir, 0)
 }
 
 // dropIfDead ends the client when its plugin no longer answers a ping, so that the next call
@@ -324,10 +379,11 @@ func (i *instance) dropIfDead() bool {
 		return false
 	}
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.client != nil {
+	client, socketDir := i.takeClient()
+	i.mu.Unlock()
+	if client != nil {
 		i.opts.Logger.Warn("plugin does not respond, ending it", "path", i.opts.Binary.Path)
-		i.endClient()
+		endClient(client, socketDir, 0)
 	}
 	return true
 }
@@ -338,17 +394,19 @@ func Describe(ctx context.Context, b Binary, log hclog.Logger) (*pluginapi.Info,
 		KindEngine:      engine.VersionedPlugins(),
 		KindCredentials: credentials.VersionedPlugins(),
 	}[b.Kind]
-	socketDir, err := os.MkdirTemp("", "estela-plugin-")
+	socketDir, err := socketFolder()
 	if err != nil {
-		return nil, fmt.Errorf("create the folder of the plugin's socket: %w", err)
+		return nil, err
 	}
+	// go-plugin adds the server's environment after cmd.Env unless SkipHostEnv is set, and a
+	// PLUGIN_UNIX_SOCKET_DIR there would win over this one.
 	cmd := exec.Command(b.Path)
 	cmd.Env = append(os.Environ(), plugin.EnvUnixSocketDir+"="+socketDir)
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig: pluginapi.Handshake, VersionedPlugins: plugins, Cmd: cmd,
+		HandshakeConfig: pluginapi.Handshake, VersionedPlugins: plugins, Cmd: cmd, SkipHostEnv: true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC}, AutoMTLS: true, Logger: log.Named(b.Kind + "." + b.Name),
 	})
-	defer endClient(client, socketDir)
+	defer endClient(client, socketDir, killTimeout)
 	rpc, err := client.Client()
 	if err != nil {
 		return nil, err

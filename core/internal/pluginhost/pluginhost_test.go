@@ -29,6 +29,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the plugins that pluginDir built, about 40 MB, after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}
+
 // pluginDir returns a folder with the local plugin binaries: the ones `make test` built, or
 // ones built here once per test binary.
 func pluginDir(t *testing.T) string {
@@ -259,6 +268,99 @@ func TestHungPluginRestarted(t *testing.T) {
 	}
 	if pid := e.inst.client.ReattachConfig().Pid; pid == firstPid {
 		t.Errorf("hung plugin (pid %d) was not replaced", pid)
+	}
+}
+
+// A stopped plugin process handles nothing, not even go-plugin's request to exit. Its calls
+// time out, the plugin host kills it and starts another, and Close does not wait for ever.
+func TestStoppedPluginRestarted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := buildTestEngine(t, t.TempDir(), "1")
+	e := NewEngine(Options{Binary: b, Logger: hclog.NewNullLogger(), CallTimeout: 300 * time.Millisecond})
+	defer e.Close()
+	if err := e.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	firstPid := e.inst.client.ReattachConfig().Pid
+	stopProcess(t, firstPid)
+
+	done := make(chan error, 1)
+	go func() {
+		for range hangLimit {
+			if _, err := e.ListJobs(ctx, &engine.ListJobsRequest{}); !errors.Is(err, context.DeadlineExceeded) {
+				done <- fmt.Errorf("call to a stopped plugin = %v, want a deadline error", err)
+				return
+			}
+		}
+		_, err := e.ListJobs(ctx, &engine.ListJobsRequest{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("calls to a stopped plugin: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("calls to a stopped plugin were still waiting after 30 s")
+	}
+	if pid := e.inst.client.ReattachConfig().Pid; pid == firstPid {
+		t.Errorf("the stopped plugin (pid %d) was not replaced", pid)
+	}
+
+	stopProcess(t, e.inst.client.ReattachConfig().Pid)
+	closed := make(chan struct{})
+	go func() {
+		e.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(killTimeout + 20*time.Second):
+		t.Fatalf("Close of a stopped plugin was still waiting after %s", killTimeout+20*time.Second)
+	}
+}
+
+// stopProcess stops the process pid with SIGSTOP and waits until Linux shows it stopped. The
+// process is killed when the test ends.
+func stopProcess(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("stop process %d: %v", pid, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatalf("read the state of process %d: %v", pid, err)
+		}
+		// The state follows the command name, which is in parentheses.
+		if fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(fields) > 0 && fields[0] == "T" {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("process %d did not stop within 10 s", pid)
+}
+
+// A temporary folder too long for the plugin's socket path fails the start with a message that
+// names TMPDIR, and leaves no folder behind.
+func TestTempFolderTooLongForSocket(t *testing.T) {
+	opts := engineOptions(t, localSettings(t))
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 90))
+	if err := os.Mkdir(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", long)
+	e := NewEngine(opts)
+	defer e.Close()
+	err := e.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "set TMPDIR to a shorter folder") {
+		t.Errorf("start with a TMPDIR of %d bytes = %v, want an error naming TMPDIR", len(long), err)
+	}
+	if entries, err := os.ReadDir(long); err != nil || len(entries) != 0 {
+		t.Errorf("the start left %d entries in TMPDIR (%v)", len(entries), err)
 	}
 }
 
