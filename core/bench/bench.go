@@ -9,12 +9,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,19 +65,31 @@ const (
 // it adds a million jobs, which would slow the polling queries of the other phases.
 var Phases = []string{PhaseRPC, PhaseDispatch, PhaseIngest, PhaseExport, PhaseReconcile, PhaseCron, PhaseJobList}
 
+// checkSkip returns an error that names every unknown phase in skip, or one for a skip that
+// leaves no phase to run.
+func checkSkip(skip map[string]bool) error {
+	var unknown []string
+	for _, phase := range slices.Sorted(maps.Keys(skip)) {
+		if !slices.Contains(Phases, phase) {
+			unknown = append(unknown, strconv.Quote(phase))
+		}
+	}
+	switch {
+	case len(unknown) == 1:
+		return fmt.Errorf("unknown phase %s to skip; phases are %s", unknown[0], strings.Join(Phases, ", "))
+	case len(unknown) > 1:
+		return fmt.Errorf("unknown phases %s to skip; phases are %s", strings.Join(unknown, ", "), strings.Join(Phases, ", "))
+	case !slices.ContainsFunc(Phases, func(phase string) bool { return !skip[phase] }):
+		return fmt.Errorf("every phase is skipped, so there is nothing to run; phases are %s", strings.Join(Phases, ", "))
+	}
+	return nil
+}
+
 // Run starts the platform, runs every phase not skipped and returns the results. It stops
 // every process and service it started before it returns.
 func Run(ctx context.Context, opts Options) (_ *Results, err error) {
-	if err := opts.Sizes.validate(); err != nil {
+	if err := errors.Join(opts.Sizes.validate(), checkSkip(opts.Skip)); err != nil {
 		return nil, err
-	}
-	for _, phase := range slices.Sorted(maps.Keys(opts.Skip)) {
-		if !slices.Contains(Phases, phase) {
-			return nil, fmt.Errorf("unknown phase %q to skip; phases are %s", phase, strings.Join(Phases, ", "))
-		}
-	}
-	if !slices.ContainsFunc(Phases, func(phase string) bool { return !opts.Skip[phase] }) {
-		return nil, fmt.Errorf("every phase is skipped, so there is nothing to run; phases are %s", strings.Join(Phases, ", "))
 	}
 	if opts.Log == nil {
 		opts.Log = hclog.New(&hclog.LoggerOptions{Name: "bench", Output: os.Stderr})

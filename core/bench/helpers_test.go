@@ -239,7 +239,8 @@ func TestRunRejectsSkippedPhases(t *testing.T) {
 		want string
 	}{
 		{"every phase", all, "every phase is skipped"},
-		{"two unknown phases", map[string]bool{"rpc": true, "zeta": true, "alpha": true}, `unknown phase "alpha" to skip`},
+		{"one unknown phase", map[string]bool{"rpc": true, "zeta": true}, `unknown phase "zeta" to skip`},
+		{"two unknown phases", map[string]bool{"rpc": true, "zeta": true, "alpha": true}, `unknown phases "alpha", "zeta" to skip`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -252,5 +253,15 @@ func TestRunRejectsSkippedPhases(t *testing.T) {
 				t.Errorf("Run made its work folder before it rejected -skip (%v)", statErr)
 			}
 		})
+	}
+
+	// A bad size and a bad -skip are named together.
+	sizes := QuickSizes()
+	sizes.Rounds = -5
+	_, err := Run(context.Background(), Options{Sizes: sizes, Skip: map[string]bool{"zeta": true}})
+	for _, want := range []string{"invalid -rounds -5", `unknown phase "zeta"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Run with -rounds -5 -skip zeta = %v, want an error containing %q", err, want)
+		}
 	}
 }
