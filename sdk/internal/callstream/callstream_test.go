@@ -743,12 +743,79 @@ func TestUnusableSocketsMoveCallsToStreams(t *testing.T) {
 			f := serveWith(t, func(s *grpc.Server, impl *testEngine) {
 				callstream.RegisterWithSocket(s, &enginev1.Engine_ServiceDesc, impl, tt.reply)
 			}, 1<<20)
-			callstream.SetSocketRequestTimeout(f.conn, 200*time.Millisecond)
+			callstream.SetSocketTimeouts(f.conn, 200*time.Millisecond, 200*time.Millisecond)
 			for i := range 3 {
 				getJob(t, f.client, fmt.Sprintf("job-%d", i))
 			}
 			if r, s := f.counts.socketRequests.Load(), f.counts.streams.Load(); r != 1 || s != 1 {
 				t.Errorf("3 calls made %d requests for the socket and opened %d streams, want 1 and 1", r, s)
+			}
+		})
+	}
+}
+
+// Calls with deadlines shorter than the Socket request and the key exchange
+// still move to the streams when either never ends: both run on their own.
+func TestUnusableSocketsMoveShortCallsToStreams(t *testing.T) {
+	silent, err := net.Listen("unix", "@estela-test-silent-"+t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// accepted holds the connections the listener keeps open without a reply.
+	var accepted []net.Conn
+	var acceptedMu sync.Mutex
+	defer func() {
+		acceptedMu.Lock()
+		defer acceptedMu.Unlock()
+		for _, conn := range accepted {
+			_ = conn.Close()
+		}
+	}()
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			acceptedMu.Lock()
+			accepted = append(accepted, conn)
+			acceptedMu.Unlock()
+		}
+	}()
+	key := bytes.Repeat([]byte{7}, 32)
+	for _, tt := range []struct {
+		name  string
+		reply func(ctx context.Context) (*callsv1.SocketReply, error)
+	}{
+		{"Socket never replies", func(ctx context.Context) (*callsv1.SocketReply, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}},
+		{"the key is never accepted", func(context.Context) (*callsv1.SocketReply, error) {
+			return &callsv1.SocketReply{Address: silent.Addr().String(), Key: key, MaxRequestBytes: 1 << 20}, nil
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := serveWith(t, func(s *grpc.Server, impl *testEngine) {
+				callstream.RegisterWithSocket(s, &enginev1.Engine_ServiceDesc, impl, tt.reply)
+			}, 1<<20)
+			callstream.SetSocketTimeouts(f.conn, 300*time.Millisecond, 300*time.Millisecond)
+			deadline := time.Now().Add(10 * time.Second)
+			var err error
+			for time.Now().Before(deadline) {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				_, err = f.client.GetJob(ctx, &enginev1.GetJobRequest{Name: "short"})
+				cancel()
+				if err == nil {
+					break
+				}
+			}
+			if err != nil {
+				t.Fatalf("calls of 50 ms still failed after 10 s: %v", err)
+			}
+			if r, s := f.counts.socketRequests.Load(), f.counts.streams.Load(); r != 1 || s != 1 {
+				t.Errorf("the calls made %d requests for the socket and opened %d streams, want 1 and 1", r, s)
 			}
 		})
 	}

@@ -75,8 +75,9 @@ type Conn struct {
 	sockOff atomic.Bool
 	// maxReply is the largest reply read on the socket.
 	maxReply int
-	// socketRequestTimeout bounds the Socket request.
-	socketRequestTimeout time.Duration
+	// socketRequestTimeout bounds the Socket request, and keyTimeout a new
+	// connection to the socket with its key exchange.
+	socketRequestTimeout, keyTimeout time.Duration
 
 	// generation counts the times the connection left the ready state. The
 	// plugin's server sends GOAWAY before it closes a connection, as it does
@@ -98,7 +99,7 @@ var _ grpc.ClientConnInterface = (*Conn)(nil)
 // NewConn returns a Conn that calls the plugin over cc. The connection's
 // message size limits apply to the calls on streams as to gRPC calls.
 func NewConn(cc grpc.ClientConnInterface) *Conn {
-	c := &Conn{cc: cc, maxReply: pluginapi.MaxReplyBytes, socketRequestTimeout: socketRequestTimeout}
+	c := &Conn{cc: cc, maxReply: pluginapi.MaxReplyBytes, socketRequestTimeout: socketRequestTimeout, keyTimeout: keyTimeout}
 	if conn, ok := cc.(*grpc.ClientConn); ok {
 		go c.watch(conn)
 	}
@@ -147,7 +148,11 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		r.TimeoutNanos = int64(timeout)
 	}
 
-	if sock := c.socket(ctx); sock != nil {
+	sock, err := c.socket(ctx)
+	if err != nil {
+		return status.FromContextError(err).Err()
+	}
+	if sock != nil {
 		answer, err := sock.invoke(ctx, r)
 		switch {
 		case errors.Is(err, errSocketDown):

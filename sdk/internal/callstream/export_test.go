@@ -34,10 +34,10 @@ func (o otherSocket) Socket(ctx context.Context, _ *callsv1.SocketRequest) (*cal
 	return o.socket(ctx)
 }
 
-// SetSocketRequestTimeout sets how long c waits for the plugin's reply to the
-// Socket request.
-func SetSocketRequestTimeout(c *Conn, d time.Duration) {
-	c.socketRequestTimeout = d
+// SetSocketTimeouts sets how long c waits for the plugin's reply to the Socket
+// request, and for a new connection to the socket with its key exchange.
+func SetSocketTimeouts(c *Conn, request, key time.Duration) {
+	c.socketRequestTimeout, c.keyTimeout = request, key
 }
 
 // IdleSocketConns returns how many connections to the call socket c keeps idle.

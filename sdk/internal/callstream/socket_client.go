@@ -44,6 +44,10 @@ type callSocket struct {
 	key        []byte
 	maxRequest int
 	maxReply   int
+	// down moves the calls to the streams.
+	down func()
+	// keyTimeout bounds a new connection and its key exchange.
+	keyTimeout time.Duration
 
 	mu       sync.Mutex
 	idle     []*socketConn // the longest idle first
@@ -55,60 +59,63 @@ type callSocket struct {
 
 // socket returns the plugin's call socket, requesting it from the plugin on
 // the first call. It returns nil when the plugin has none, or when the calls
-// are to go on the streams. Calls made during that request wait for its reply,
-// or until their context ends.
-func (c *Conn) socket(ctx context.Context) *callSocket {
+// are to go on the streams. The request runs on its own, bounded by
+// socketRequestTimeout, so that calls with shorter deadlines do not cut every
+// request short. Calls wait for its reply, or until their context ends, and
+// then socket returns the context's error.
+func (c *Conn) socket(ctx context.Context) (*callSocket, error) {
 	if sock := c.sock.Load(); sock != nil || c.sockOff.Load() {
-		return sock
+		return sock, nil
 	}
 	c.mu.Lock()
 	// A request may have ended since the first look: its outcome is stored
 	// before sockRequest is cleared.
 	if sock := c.sock.Load(); sock != nil || c.sockOff.Load() {
 		c.mu.Unlock()
-		return sock
+		return sock, nil
 	}
-	if pending := c.sockRequest; pending != nil {
-		c.mu.Unlock()
-		select {
-		case <-pending:
-			return c.sock.Load()
-		case <-ctx.Done():
-			return nil
-		}
+	pending := c.sockRequest
+	if pending == nil {
+		pending = make(chan struct{})
+		c.sockRequest = pending
+		go c.requestSocket(pending)
 	}
-	pending := make(chan struct{})
-	c.sockRequest = pending
 	c.mu.Unlock()
+	select {
+	case <-pending:
+		return c.sock.Load(), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// requestSocket requests the plugin's call socket, stores the outcome and
+// closes pending.
+func (c *Conn) requestSocket(pending chan struct{}) {
 	defer func() {
 		c.mu.Lock()
 		c.sockRequest = nil
 		c.mu.Unlock()
 		close(pending)
 	}()
-
-	requestCtx, cancel := context.WithTimeout(ctx, c.socketRequestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.socketRequestTimeout)
 	defer cancel()
-	reply, err := callsv1.NewCallsClient(c.cc).Socket(requestCtx, &callsv1.SocketRequest{})
+	// Plugins built with an SDK without the socket return UNIMPLEMENTED.
+	reply, err := callsv1.NewCallsClient(c.cc).Socket(ctx, &callsv1.SocketRequest{})
 	if err != nil {
-		// When the call's context ended first, the next call requests the socket
-		// again. Plugins built with an SDK without the socket return
-		// UNIMPLEMENTED.
-		if ctx.Err() == nil {
-			c.sockOff.Store(true)
-		}
-		return nil
+		c.sockOff.Store(true)
+		return
 	}
 	// The host connects only to an abstract address or to an absolute path,
 	// never to one that depends on its working folder.
 	address := reply.GetAddress()
 	if !strings.HasPrefix(address, "@") && !filepath.IsAbs(address) || len(reply.GetKey()) != keyBytes || reply.GetMaxRequestBytes() == 0 {
 		c.sockOff.Store(true)
-		return nil
+		return
 	}
-	sock := &callSocket{address: address, key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply}
+	sock := &callSocket{address: address, key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply, keyTimeout: c.keyTimeout}
+	sock.down = func() { c.socketDown(sock) }
 	c.sock.Store(sock)
-	return sock
 }
 
 // socketDown sends this call and every later one to the streams.
@@ -157,25 +164,48 @@ func (sock *callSocket) invoke(ctx context.Context, r *callsv1.Request) (*callsv
 	}
 }
 
-// dial opens a connection to the socket, sends the key and waits until the
+// dial opens a connection to the socket. The connection and its key exchange
+// run on their own, bounded by keyTimeout. When ctx ends first, a connection
+// that opens later goes to the idle pool. One that fails moves the calls to
+// the streams, as it does while the call waits.
+func (sock *callSocket) dial(ctx context.Context) (*socketConn, error) {
+	type dialed struct {
+		conn *socketConn
+		err  error
+	}
+	result := make(chan dialed, 1)
+	go func() {
+		conn, err := sock.connect()
+		result <- dialed{conn, err}
+	}()
+	select {
+	case r := <-result:
+		return r.conn, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-result; r.err != nil {
+				sock.down()
+			} else {
+				sock.put(r.conn)
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// connect opens a connection to the socket, sends the key and waits until the
 // plugin accepts it, for keyTimeout at most.
-func (sock *callSocket) dial(ctx context.Context) (_ *socketConn, err error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", sock.address)
+func (sock *callSocket) connect() (_ *socketConn, err error) {
+	conn, err := net.DialTimeout("unix", sock.address, sock.keyTimeout)
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer func() {
-		if !stop() && err == nil {
-			err = ctx.Err()
-		}
 		if err != nil {
 			_ = conn.Close()
 		}
 	}()
-
-	if err := conn.SetDeadline(time.Now().Add(keyTimeout)); err != nil {
+	if err := conn.SetDeadline(time.Now().Add(sock.keyTimeout)); err != nil {
 		return nil, err
 	}
 	if _, err := conn.Write(sock.key); err != nil {

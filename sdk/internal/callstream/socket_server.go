@@ -74,9 +74,9 @@ type socket struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 
-	// rejectLog and acceptLog log the connections closed before their key was
-	// accepted and the failures to accept one.
-	rejectLog, acceptLog logLimiter
+	// noKeyLog and wrongKeyLog log the connections closed before their key
+	// was accepted, and acceptLog the failures to accept a connection.
+	noKeyLog, wrongKeyLog, acceptLog logLimiter
 }
 
 // openSocket listens on a new Unix socket and serves srv's calls there.
@@ -122,7 +122,7 @@ func (sock *socket) accept() {
 		}
 		if err != nil {
 			// Out of file descriptors, for one: wait for some to be freed.
-			sock.acceptLog.warn("call socket: accept a connection failed, trying again", err)
+			sock.acceptLog.warn("call socket: accept a connection failed, trying again", "failures", err)
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
@@ -214,11 +214,11 @@ func (sock *socket) checkKey(conn net.Conn) bool {
 	}
 	key := make([]byte, keyBytes)
 	if _, err := io.ReadFull(conn, key); err != nil {
-		sock.rejectLog.warn("call socket: closed a connection that sent no key", err)
+		sock.noKeyLog.warn("call socket: closed a connection that did not send the whole key", "connections", err)
 		return false
 	}
 	if subtle.ConstantTimeCompare(key, sock.key) != 1 {
-		sock.rejectLog.warn("call socket: closed a connection that sent a wrong key", nil)
+		sock.wrongKeyLog.warn("call socket: closed a connection that sent a wrong key", "connections", nil)
 		return false
 	}
 	if _, err := conn.Write([]byte{keyAccepted}); err != nil {
@@ -254,15 +254,18 @@ func (sock *socket) run(ctx context.Context, conn net.Conn, requests <-chan *cal
 const logEvery = time.Minute
 
 // logLimiter writes warnings to the plugin's log, one per logEvery at most,
-// each with the number of events since the last line. Anyone who can reach
-// the socket can make the events, so they must not flood the log.
+// each with the number of events since the previous line, this one's
+// included. Anyone who can reach the socket can make the events, so they must
+// not flood the log. Events after the last line are counted in the next one.
 type logLimiter struct {
 	mu     sync.Mutex
 	last   time.Time
 	events int
 }
 
-func (l *logLimiter) warn(msg string, err error) {
+// warn counts an event, and logs msg with the count under countKey and with
+// err, unless a line was logged less than logEvery ago.
+func (l *logLimiter) warn(msg, countKey string, err error) {
 	l.mu.Lock()
 	l.events++
 	if time.Since(l.last) < logEvery {
@@ -273,7 +276,7 @@ func (l *logLimiter) warn(msg string, err error) {
 	l.events = 0
 	l.last = time.Now()
 	l.mu.Unlock()
-	args := []any{"events", events}
+	args := []any{countKey, events}
 	if err != nil {
 		args = append(args, "error", err)
 	}
