@@ -218,6 +218,12 @@ func (i *instance) Healthy(ctx context.Context) bool {
 	i.mu.Lock()
 	client := i.client
 	i.mu.Unlock()
+	return healthy(ctx, client)
+}
+
+// healthy reports whether client's plugin process runs and replies to go-plugin's health
+// check before ctx ends, and within healthTimeout.
+func healthy(ctx context.Context, client *plugin.Client) bool {
 	if client == nil || client.Exited() {
 		return false
 	}
@@ -375,10 +381,18 @@ func (i *instance) countTimeout(ctx context.Context, err error) {
 // dropIfDead ends the client when its plugin no longer answers a ping, so that the next call
 // starts the plugin again. It reports whether it did.
 func (i *instance) dropIfDead() bool {
-	if i.Healthy(context.Background()) {
+	i.mu.Lock()
+	checked := i.client
+	i.mu.Unlock()
+	if healthy(context.Background(), checked) {
 		return false
 	}
 	i.mu.Lock()
+	if i.client != checked {
+		// Another call ended that client and started the plugin again meanwhile.
+		i.mu.Unlock()
+		return true
+	}
 	client, socketDir := i.takeClient()
 	i.mu.Unlock()
 	if client != nil {
