@@ -21,6 +21,9 @@ const PluginName = "credentials"
 // Impl, and GRPCClient returns a Provider that calls the plugin process.
 type Plugin struct {
 	plugin.NetRPCUnsupportedPlugin
+	// Logger, set by a host, receives a line when the plugin's call socket
+	// cannot be used and the calls go on gRPC streams. Nil discards it.
+	Logger hclog.Logger
 	// Impl is the provider to serve; the host leaves it nil.
 	Impl Provider
 }
@@ -40,7 +43,7 @@ func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 
 // GRPCClient returns a Provider that calls the plugin over conn.
 func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &client{rpc: credentialsv1.NewCredentialsClient(callstream.NewConn(conn))}, nil
+	return &client{rpc: credentialsv1.NewCredentialsClient(callstream.NewConn(conn, p.Logger))}, nil
 }
 
 // VersionedPlugins returns the plugin sets a host passes to

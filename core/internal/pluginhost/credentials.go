@@ -5,6 +5,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
+
 	"github.com/estela-go/estela-go/sdk/credentials"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
 )
@@ -22,7 +24,9 @@ var _ credentials.Provider = (*Credentials)(nil)
 
 // NewCredentials prepares a credentials plugin; the process starts on first use or on Start.
 func NewCredentials(opts Options) *Credentials {
-	return &Credentials{inst: &instance{opts: withDefaults(opts), plugins: credentials.VersionedPlugins()}}
+	opts = withDefaults(opts)
+	plugins := map[int]plugin.PluginSet{pluginapi.ProtocolVersion: {credentials.PluginName: &credentials.Plugin{Logger: opts.Logger}}}
+	return &Credentials{inst: &instance{opts: opts, plugins: plugins}}
 }
 
 // Start launches and configures the plugin now, so that a bad setup shows at server start.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
+
 	"github.com/estela-go/estela-go/sdk/engine"
 	"github.com/estela-go/estela-go/sdk/errdefs"
 	"github.com/estela-go/estela-go/sdk/pluginapi"
@@ -24,7 +26,9 @@ var _ engine.Engine = (*Engine)(nil)
 
 // NewEngine prepares an engine plugin; the process starts on first use or on Start.
 func NewEngine(opts Options) *Engine {
-	return &Engine{inst: &instance{opts: withDefaults(opts), plugins: engine.VersionedPlugins()}}
+	opts = withDefaults(opts)
+	plugins := map[int]plugin.PluginSet{pluginapi.ProtocolVersion: {engine.PluginName: &engine.Plugin{Logger: opts.Logger}}}
+	return &Engine{inst: &instance{opts: opts, plugins: plugins}}
 }
 
 // Start launches and configures the plugin now, so that a bad setup shows at server start.

@@ -23,6 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/estela-go/estela-go/sdk/errdefs"
 	"github.com/estela-go/estela-go/sdk/internal/callstream"
 	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
@@ -171,7 +173,7 @@ func serveWith(t testing.TB, register func(*grpc.Server, *testEngine), maxReplyB
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cc.Close() })
-	conn := callstream.NewConn(cc)
+	conn := callstream.NewConn(cc, nil)
 	callstream.SetMaxReplyBytes(conn, maxReplyBytes)
 	return &fixture{client: enginev1.NewEngineClient(conn), conn: conn, impl: impl, counts: n, server: s, cc: cc,
 		plain: enginev1.NewEngineClient(cc)}
@@ -715,35 +717,44 @@ func TestUnusableSocketsMoveCallsToStreams(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		reply func(ctx context.Context) (*callsv1.SocketReply, error)
+		// wantLog is part of the warning the host logs.
+		wantLog string
 	}{
 		{"an error", func(context.Context) (*callsv1.SocketReply, error) {
 			return nil, status.Error(codes.Internal, "no socket here")
-		}},
+		}, "the request for the plugin's call socket failed, so its calls go on gRPC streams: error=\"rpc error: code = Internal desc = no socket here\""},
 		{"no reply", func(ctx context.Context) (*callsv1.SocketReply, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()
-		}},
+		}, "code = DeadlineExceeded"},
 		{"a relative path", func(context.Context) (*callsv1.SocketReply, error) {
 			return &callsv1.SocketReply{Address: "calls.sock", Key: key, MaxRequestBytes: 1 << 20}, nil
-		}},
+		}, `address \"calls.sock\" is neither abstract (@name) nor an absolute path`},
 		{"a short key", func(context.Context) (*callsv1.SocketReply, error) {
 			return &callsv1.SocketReply{Address: "@estela-test-nowhere", Key: key[:16], MaxRequestBytes: 1 << 20}, nil
-		}},
+		}, "the key has 16 bytes, not 32"},
 		{"no request limit", func(context.Context) (*callsv1.SocketReply, error) {
 			return &callsv1.SocketReply{Address: "@estela-test-nowhere", Key: key}, nil
-		}},
+		}, "max_request_bytes is 0"},
 		{"an address without a listener", func(context.Context) (*callsv1.SocketReply, error) {
 			return &callsv1.SocketReply{Address: "@estela-test-nowhere", Key: key, MaxRequestBytes: 1 << 20}, nil
-		}},
+		}, "connecting to the plugin's call socket failed, so its calls go on gRPC streams: address=@estela-test-nowhere"},
 		{"a socket that closes its connections", func(context.Context) (*callsv1.SocketReply, error) {
 			return &callsv1.SocketReply{Address: closing.Addr().String(), Key: key, MaxRequestBytes: 1 << 20}, nil
-		}},
+		}, "the plugin did not accept the key"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := serveWith(t, func(s *grpc.Server, impl *testEngine) {
 				callstream.RegisterWithSocket(s, &enginev1.Engine_ServiceDesc, impl, tt.reply)
 			}, 1<<20)
 			callstream.SetSocketTimeouts(f.conn, 200*time.Millisecond, 200*time.Millisecond)
+			var log bytes.Buffer
+			callstream.SetLogger(f.conn, hclog.New(&hclog.LoggerOptions{Output: &log, Level: hclog.Debug}))
+			defer func() {
+				if !strings.Contains(log.String(), tt.wantLog) {
+					t.Errorf("the host logged %q, want a line containing %q", log.String(), tt.wantLog)
+				}
+			}()
 			for i := range 3 {
 				getJob(t, f.client, fmt.Sprintf("job-%d", i))
 			}

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -51,7 +52,8 @@ const idleTimeout = time.Second
 // socket or on call streams, and their streaming calls as gRPC calls on the
 // connection.
 type Conn struct {
-	cc grpc.ClientConnInterface
+	cc  grpc.ClientConnInterface
+	log hclog.Logger
 
 	mu sync.Mutex
 	// unary is set once the plugin ended a stream with UNIMPLEMENTED.
@@ -97,9 +99,14 @@ type opening struct {
 var _ grpc.ClientConnInterface = (*Conn)(nil)
 
 // NewConn returns a Conn that calls the plugin over cc. The connection's
-// message size limits apply to the calls on streams as to gRPC calls.
-func NewConn(cc grpc.ClientConnInterface) *Conn {
-	c := &Conn{cc: cc, maxReply: pluginapi.MaxReplyBytes, socketRequestTimeout: socketRequestTimeout, keyTimeout: keyTimeout}
+// message size limits apply to the calls on streams as to gRPC calls. log
+// receives a line when the plugin's call socket cannot be used; nil discards
+// it.
+func NewConn(cc grpc.ClientConnInterface, log hclog.Logger) *Conn {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	c := &Conn{cc: cc, log: log, maxReply: pluginapi.MaxReplyBytes, socketRequestTimeout: socketRequestTimeout, keyTimeout: keyTimeout}
 	if conn, ok := cc.(*grpc.ClientConn); ok {
 		go c.watch(conn)
 	}
@@ -156,7 +163,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		answer, err := sock.invoke(ctx, r)
 		switch {
 		case errors.Is(err, errSocketDown):
-			c.socketDown(sock)
+			c.socketDown(sock, err)
 		case errors.Is(err, errRequestTooLarge):
 		case err != nil:
 			return err

@@ -5,6 +5,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 
 	callsv1 "github.com/estela-go/estela-go/sdk/proto/calls/v1"
@@ -32,6 +33,11 @@ type otherSocket struct {
 
 func (o otherSocket) Socket(ctx context.Context, _ *callsv1.SocketRequest) (*callsv1.SocketReply, error) {
 	return o.socket(ctx)
+}
+
+// SetLogger sets the logger of c.
+func SetLogger(c *Conn, log hclog.Logger) {
+	c.log = log
 }
 
 // SetSocketTimeouts sets how long c waits for the plugin's reply to the Socket

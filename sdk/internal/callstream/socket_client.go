@@ -44,8 +44,9 @@ type callSocket struct {
 	key        []byte
 	maxRequest int
 	maxReply   int
-	// down moves the calls to the streams.
-	down func()
+	// down moves the calls to the streams, because connecting failed with the
+	// error it gets.
+	down func(error)
 	// keyTimeout bounds a new connection and its key exchange.
 	keyTimeout time.Duration
 
@@ -100,28 +101,52 @@ func (c *Conn) requestSocket(pending chan struct{}) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), c.socketRequestTimeout)
 	defer cancel()
-	// Plugins built with an SDK without the socket return UNIMPLEMENTED.
 	reply, err := callsv1.NewCallsClient(c.cc).Socket(ctx, &callsv1.SocketRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		// Plugins built with an SDK without the socket.
+		c.log.Debug("the plugin has no call socket, so its calls go on gRPC streams")
+		c.sockOff.Store(true)
+		return
+	}
 	if err != nil {
+		c.log.Warn("the request for the plugin's call socket failed, so its calls go on gRPC streams", "error", err)
 		c.sockOff.Store(true)
 		return
 	}
-	// The host connects only to an abstract address or to an absolute path,
-	// never to one that depends on its working folder.
-	address := reply.GetAddress()
-	if !strings.HasPrefix(address, "@") && !filepath.IsAbs(address) || len(reply.GetKey()) != keyBytes || reply.GetMaxRequestBytes() == 0 {
+	if err := checkSocketReply(reply); err != nil {
+		c.log.Warn("the plugin's call socket cannot be used, so its calls go on gRPC streams", "error", err)
 		c.sockOff.Store(true)
 		return
 	}
-	sock := &callSocket{address: address, key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply, keyTimeout: c.keyTimeout}
-	sock.down = func() { c.socketDown(sock) }
+	sock := &callSocket{address: reply.GetAddress(), key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply, keyTimeout: c.keyTimeout}
+	sock.down = func(err error) { c.socketDown(sock, err) }
 	c.sock.Store(sock)
 }
 
-// socketDown sends this call and every later one to the streams.
-func (c *Conn) socketDown(sock *callSocket) {
+// checkSocketReply returns an error naming the first field of reply that the
+// host cannot use.
+func checkSocketReply(reply *callsv1.SocketReply) error {
+	// The host connects only to an abstract address or to an absolute path,
+	// never to one that depends on its working folder.
+	if address := reply.GetAddress(); !strings.HasPrefix(address, "@") && !filepath.IsAbs(address) {
+		return fmt.Errorf("address %q is neither abstract (@name) nor an absolute path", address)
+	}
+	if n := len(reply.GetKey()); n != keyBytes {
+		return fmt.Errorf("the key has %d bytes, not %d", n, keyBytes)
+	}
+	if reply.GetMaxRequestBytes() == 0 {
+		return errors.New("max_request_bytes is 0")
+	}
+	return nil
+}
+
+// socketDown sends this call and every later one to the streams, because
+// connecting to sock failed with err.
+func (c *Conn) socketDown(sock *callSocket, err error) {
 	c.sockOff.Store(true)
-	c.sock.CompareAndSwap(sock, nil)
+	if c.sock.CompareAndSwap(sock, nil) {
+		c.log.Warn("connecting to the plugin's call socket failed, so its calls go on gRPC streams", "address", sock.address, "error", err)
+	}
 	sock.close()
 }
 
@@ -184,7 +209,7 @@ func (sock *callSocket) dial(ctx context.Context) (*socketConn, error) {
 	case <-ctx.Done():
 		go func() {
 			if r := <-result; r.err != nil {
-				sock.down()
+				sock.down(r.err)
 			} else {
 				sock.put(r.conn)
 			}
