@@ -97,6 +97,8 @@ func openSocket(srv *server) (*socket, error) {
 		sock.address = "@estela-calls-" + hex.EncodeToString(name)
 		sock.listener, err = net.Listen("unix", sock.address)
 	} else {
+		// NOTE: a plugin that is killed leaves this folder behind. This branch
+		// has not run on another system than Linux.
 		if sock.dir, err = os.MkdirTemp("", "estela-calls-"); err != nil {
 			return nil, err
 		}
