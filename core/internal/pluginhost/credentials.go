@@ -31,7 +31,7 @@ func NewCredentials(opts Options) *Credentials {
 
 // Start launches and configures the plugin now, so that a bad setup shows at server start.
 func (c *Credentials) Start(ctx context.Context) error {
-	_, err := c.inst.get(ctx)
+	_, _, err := c.inst.get(ctx)
 	return err
 }
 

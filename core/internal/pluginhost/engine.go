@@ -44,7 +44,7 @@ func (e *Engine) Healthy(ctx context.Context) bool { return e.inst.Healthy(ctx) 
 func (e *Engine) Close() { e.inst.Close() }
 
 func (e *Engine) impl(ctx context.Context) (engine.Engine, error) {
-	raw, err := e.inst.get(ctx)
+	raw, _, err := e.inst.get(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,9 @@ type instance struct {
 	info      *pluginapi.Info
 	lastStart time.Time
 	failures  int
-	closed    bool
+	// startErr is the error of the last failed start.
+	startErr error
+	closed   bool
 	// timeouts counts calls in a row that ran out of time; at hangLimit the plugin is taken for
 	// hung and started again.
 	timeouts int
@@ -87,37 +89,39 @@ type configurer interface {
 // so callers treat it as a passing outage and keep their work queued.
 var ErrPluginDown = fmt.Errorf("plugin is down: %w", errdefs.ErrUnavailable)
 
-// get returns the running plugin's client, starting the plugin when needed.
-func (i *instance) get(ctx context.Context) (any, error) {
+// get returns the running plugin's dispensed client and its go-plugin client, starting the
+// plugin when needed.
+func (i *instance) get(ctx context.Context) (any, *plugin.Client, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.closed {
-		return nil, fmt.Errorf("%w: %s plugin %q was closed", ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name)
+		return nil, nil, fmt.Errorf("%w: %s plugin %q was closed", ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name)
 	}
 	if i.client != nil && !i.client.Exited() {
-		return i.raw, nil
+		return i.raw, i.client, nil
 	}
 	if i.client != nil {
 		i.opts.Logger.Warn("plugin exited, starting it again", "path", i.opts.Binary.Path)
 		// The process is gone, so this does not wait.
 		client, socketDir := i.takeClient()
-		endClient(client, socketDir, killTimeout)
+		i.endClient(client, socketDir, killTimeout)
 	}
 	if wait := i.backoff(); time.Since(i.lastStart) < wait {
 		times := fmt.Sprintf("%d times in a row", i.failures)
 		if i.failures == 1 {
 			times = "once"
 		}
-		return nil, fmt.Errorf("%w: %s plugin %q failed to start %s, next try in %s",
-			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, times, (wait - time.Since(i.lastStart)).Round(100*time.Millisecond))
+		return nil, nil, fmt.Errorf("%w: %s plugin %q failed to start %s, next try in %s; the last start failed with: %v",
+			ErrPluginDown, i.opts.Binary.Kind, i.opts.Binary.Name, times, (wait - time.Since(i.lastStart)).Round(100*time.Millisecond), i.startErr)
 	}
 	i.lastStart = time.Now()
 	if err := i.start(ctx); err != nil {
 		i.failures++
-		return nil, err
+		i.startErr = err
+		return nil, nil, err
 	}
 	i.failures = 0
-	return i.raw, nil
+	return i.raw, i.client, nil
 }
 
 func (i *instance) backoff() time.Duration {
@@ -155,16 +159,16 @@ func (i *instance) start(ctx context.Context) error {
 	})
 	rpc, err := client.Client()
 	if err != nil {
-		endClient(client, socketDir, killTimeout)
+		i.endClient(client, socketDir, killTimeout)
 		return fmt.Errorf("start %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	raw, err := rpc.Dispense(b.Kind)
 	if err != nil {
-		endClient(client, socketDir, killTimeout)
+		i.endClient(client, socketDir, killTimeout)
 		return fmt.Errorf("open %s plugin %s: %w", b.Kind, b.Path, err)
 	}
 	if err := i.configure(ctx, raw.(configurer)); err != nil {
-		endClient(client, socketDir, killTimeout)
+		i.endClient(client, socketDir, killTimeout)
 		return err
 	}
 	i.client, i.socketDir, i.raw = client, socketDir, raw
@@ -250,7 +254,7 @@ func (i *instance) Close() {
 	client, socketDir := i.takeClient()
 	i.mu.Unlock()
 	if client != nil {
-		endClient(client, socketDir, killTimeout)
+		i.endClient(client, socketDir, killTimeout)
 	}
 }
 
@@ -272,18 +276,23 @@ func maxSocketPath() int {
 	return 103 // macOS and the BSDs
 }
 
+// socketPathPastTemp is how many bytes a plugin's socket path may have past the temporary
+// folder: "/estela-plugin-" and up to 10 digits (os.MkdirTemp), then "/plugin" and up to 10
+// more (go-plugin's socket).
+const socketPathPastTemp = len("/estela-plugin-") + 10 + len("/plugin") + 10
+
 // socketFolder creates the folder for a plugin's go-plugin socket in the temporary folder. It
-// fails when the socket's path would be too long: go-plugin names the socket "plugin" and up
-// to 10 digits, and a plugin that cannot bind its socket fails to start with a misleading
-// message about its architecture.
+// fails when the socket's path could be too long, since a plugin that cannot bind its socket
+// fails to start with a misleading message about its architecture.
 func socketFolder() (string, error) {
-	dir, err := os.MkdirTemp("", "estela-plugin-")
+	temp := os.TempDir()
+	if limit := maxSocketPath() - socketPathPastTemp; len(temp) > limit {
+		return "", fmt.Errorf("the temporary folder %s has %d bytes, and a plugin's socket path under it needs up to %d more, over the %d a Unix socket path may have: set TMPDIR to a folder of at most %d bytes",
+			temp, len(temp), socketPathPastTemp, maxSocketPath(), limit)
+	}
+	dir, err := os.MkdirTemp(temp, "estela-plugin-")
 	if err != nil {
 		return "", fmt.Errorf("create the folder of the plugin's socket: %w", err)
-	}
-	if longest := len(dir) + len("/plugin") + 10; longest > maxSocketPath() {
-		_ = os.RemoveAll(dir)
-		return "", fmt.Errorf("the plugin's socket in %s would have a path of up to %d bytes, over the %d a Unix socket may have: set TMPDIR to a shorter folder", dir, longest, maxSocketPath())
 	}
 	return dir, nil
 }
@@ -292,9 +301,15 @@ func socketFolder() (string, error) {
 const killTimeout = 5 * time.Second
 
 // endClient ends a plugin's client and removes socketDir. It sends go-plugin's request to exit,
-// as go-plugin's Kill does, and kills the process when it has not exited after wait. go-plugin's Kill alone
-// waits for ever on a process that is stopped or does not respond.
-func endClient(client *plugin.Client, socketDir string, wait time.Duration) {
+// as go-plugin's Kill does, and kills the process when it has not exited after wait. go-plugin's
+// Kill alone waits for ever on a process that is stopped or does not respond.
+func (i *instance) endClient(client *plugin.Client, socketDir string, wait time.Duration) {
+	endClient(i.opts.Logger, client, socketDir, wait)
+}
+
+// endClient is instance.endClient for a client of no instance. It logs a kill that follows an
+// unanswered request to exit to log.
+func endClient(log hclog.Logger, client *plugin.Client, socketDir string, wait time.Duration) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -303,14 +318,25 @@ func endClient(client *plugin.Client, socketDir string, wait time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(wait):
-		if config := client.ReattachConfig(); config != nil && config.Pid > 0 && !client.Exited() {
-			if process, err := os.FindProcess(config.Pid); err == nil {
+		if id := pid(client); id > 0 && !client.Exited() {
+			if wait > 0 {
+				log.Warn("plugin did not exit when requested to, killing it", "pid", id, "waited", wait)
+			}
+			if process, err := os.FindProcess(id); err == nil {
 				_ = process.Kill()
 			}
 		}
 		<-done
 	}
 	_ = os.RemoveAll(socketDir)
+}
+
+// pid returns the process id of client's plugin, or 0 before it started.
+func pid(client *plugin.Client) int {
+	if config := client.ReattachConfig(); config != nil {
+		return config.Pid
+	}
+	return 0
 }
 
 func (i *instance) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
@@ -324,8 +350,9 @@ func (i *instance) callContext(ctx context.Context, timeout time.Duration) (cont
 // needed. When the call fails because the plugin process is gone, the process is started again
 // and, for calls that are safe to repeat, the call is made once more.
 func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration, repeatable bool, fn func(context.Context, I) (T, error)) (T, error) {
-	result, called, err := invokeOnce(ctx, inst, timeout, fn)
-	inst.countTimeout(ctx, err)
+	result, client, err := invokeOnce(ctx, inst, timeout, fn)
+	called := client != nil
+	inst.countTimeout(ctx, client, err)
 	// A call that never reached a plugin, because it failed to start or waits to be started
 	// again, is not made again: the second try would meet the same state.
 	if err == nil || !called || !errors.Is(err, errdefs.ErrUnavailable) || !inst.dropIfDead() || !repeatable {
@@ -336,11 +363,11 @@ func invoke[I, T any](ctx context.Context, inst *instance, timeout time.Duration
 	return result, err
 }
 
-// invokeOnce makes one call, starting the plugin when needed. It reports whether the call
-// reached a started plugin.
-func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, bool, error) {
+// invokeOnce makes one call, starting the plugin when needed. It returns the go-plugin client
+// of the plugin the call reached, or nil when it reached none.
+func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Duration, fn func(context.Context, I) (T, error)) (T, *plugin.Client, error) {
 	var zero T
-	raw, err := inst.get(ctx)
+	raw, client, err := inst.get(ctx)
 	if err != nil && !errors.Is(err, errdefs.ErrUnavailable) {
 		// A plugin that fails to start or to take its settings is down for the calls that need
 		// it: the job waits for it and no attempt is used. Only ErrPluginDown is kept in the
@@ -348,18 +375,23 @@ func invokeOnce[I, T any](ctx context.Context, inst *instance, timeout time.Dura
 		err = fmt.Errorf("%w: %v", ErrPluginDown, err)
 	}
 	if err != nil {
-		return zero, false, err
+		return zero, nil, err
 	}
 	ctx, cancel := inst.callContext(ctx, timeout)
 	defer cancel()
 	result, err := fn(ctx, raw.(I))
-	return result, true, err
+	return result, client, err
 }
 
 // countTimeout restarts a plugin whose calls keep running out of their own deadline while the
-// caller still waits, which means the plugin hangs.
-func (i *instance) countTimeout(ctx context.Context, err error) {
+// caller still waits, which means the plugin hangs. client is the plugin the call reached:
+// calls that reached a plugin since replaced do not count.
+func (i *instance) countTimeout(ctx context.Context, client *plugin.Client, err error) {
 	i.mu.Lock()
+	if client == nil || client != i.client {
+		i.mu.Unlock()
+		return
+	}
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 		i.timeouts = 0
 		i.mu.Unlock()
@@ -370,12 +402,12 @@ func (i *instance) countTimeout(ctx context.Context, err error) {
 		i.mu.Unlock()
 		return
 	}
-	i.opts.Logger.Error("plugin calls keep timing out, restarting it", "path", i.opts.Binary.Path, "timeouts", i.timeouts)
+	i.opts.Logger.Error("plugin calls keep timing out, restarting it", "path", i.opts.Binary.Path, "pid", pid(client), "timeouts", i.timeouts)
 	i.timeouts = 0
-	client, socketDir := i.takeClient()
+	_, socketDir := i.takeClient()
 	i.mu.Unlock()
-	// A hung process may not exit when asked to, so it is killed at once.
-	endClient(client, socketDir, 0)
+	// A hung process may not exit when requested to, so it is killed at once.
+	i.endClient(client, socketDir, 0)
 }
 
 // dropIfDead ends the client when its plugin no longer answers a ping, so that the next call
@@ -397,7 +429,7 @@ func (i *instance) dropIfDead() bool {
 	i.mu.Unlock()
 	if client != nil {
 		i.opts.Logger.Warn("plugin does not respond, ending it", "path", i.opts.Binary.Path)
-		endClient(client, socketDir, 0)
+		i.endClient(client, socketDir, 0)
 	}
 	return true
 }
@@ -420,7 +452,7 @@ func Describe(ctx context.Context, b Binary, log hclog.Logger) (*pluginapi.Info,
 		HandshakeConfig: pluginapi.Handshake, VersionedPlugins: plugins, Cmd: cmd, SkipHostEnv: true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC}, AutoMTLS: true, Logger: log.Named(b.Kind + "." + b.Name),
 	})
-	defer endClient(client, socketDir, killTimeout)
+	defer endClient(log, client, socketDir, killTimeout)
 	rpc, err := client.Client()
 	if err != nil {
 		return nil, err

@@ -126,6 +126,11 @@ func TestCallToPluginThatFailsToStart(t *testing.T) {
 	if !errors.Is(err, ErrPluginDown) || !errors.Is(err, errdefs.ErrUnavailable) || errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "data_dir") {
 		t.Errorf("CreateJob on a plugin whose settings are rejected = %v, want ErrPluginDown, not ErrInvalid, naming data_dir", err)
 	}
+	// A call during the back-off still gets the error of the failed start.
+	_, err = e.ListJobs(context.Background(), &engine.ListJobsRequest{})
+	if !errors.Is(err, ErrPluginDown) || !strings.Contains(err.Error(), "next try in") || !strings.Contains(err.Error(), "data_dir") {
+		t.Errorf("ListJobs during the back-off = %v, want ErrPluginDown with the next try and the start's error naming data_dir", err)
+	}
 }
 
 func TestTypedErrorsCrossBoundary(t *testing.T) {
@@ -321,6 +326,58 @@ func TestStoppedPluginRestarted(t *testing.T) {
 	}
 }
 
+// Timeouts of concurrent calls to a stopped plugin restart it once: calls that reached the old
+// process do not count against the new one.
+func TestConcurrentTimeoutsRestartOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := buildTestEngine(t, t.TempDir(), "1")
+	var log syncBuffer
+	e := NewEngine(Options{Binary: b, Logger: hclog.New(&hclog.LoggerOptions{Output: &log}), CallTimeout: 300 * time.Millisecond})
+	defer e.Close()
+	if err := e.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	stopProcess(t, e.inst.client.ReattachConfig().Pid)
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 4 {
+				_, _ = e.ListJobs(ctx, &engine.ListJobsRequest{})
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := e.ListJobs(ctx, &engine.ListJobsRequest{}); err != nil {
+		t.Fatalf("a call after the restart: %v", err)
+	}
+	if n := strings.Count(log.String(), "plugin calls keep timing out, restarting it"); n != 1 {
+		t.Errorf("the stopped plugin was restarted %d times, want once; log:\n%s", n, log.String())
+	}
+	if n := strings.Count(log.String(), ": plugin started:"); n != 2 {
+		t.Errorf("the plugin started %d times, want 2; log:\n%s", n, log.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may write at the same time.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // stopProcess stops the process pid with SIGSTOP and waits until Linux shows it stopped. The
 // process is killed when the test ends.
 func stopProcess(t *testing.T, pid int) {
@@ -356,7 +413,7 @@ func TestTempFolderTooLongForSocket(t *testing.T) {
 	e := NewEngine(opts)
 	defer e.Close()
 	err := e.Start(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "set TMPDIR to a shorter folder") {
+	if err == nil || !strings.Contains(err.Error(), "set TMPDIR to a folder of at most 65 bytes") {
 		t.Errorf("start with a TMPDIR of %d bytes = %v, want an error naming TMPDIR", len(long), err)
 	}
 	if entries, err := os.ReadDir(long); err != nil || len(entries) != 0 {
