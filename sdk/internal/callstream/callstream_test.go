@@ -726,7 +726,7 @@ func TestUnusableSocketsMoveCallsToStreams(t *testing.T) {
 		{"no reply", func(ctx context.Context) (*callsv1.SocketReply, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()
-		}, "code = DeadlineExceeded"},
+		}, "the plugin did not reply to the request for its call socket in time, so its calls go on gRPC streams: waited=200ms"},
 		{"a relative path", func(context.Context) (*callsv1.SocketReply, error) {
 			return &callsv1.SocketReply{Address: "calls.sock", Key: key, MaxRequestBytes: 1 << 20}, nil
 		}, `address \"calls.sock\" is neither abstract (@name) nor an absolute path`},
@@ -812,6 +812,16 @@ func TestUnusableSocketsMoveShortCallsToStreams(t *testing.T) {
 				callstream.RegisterWithSocket(s, &enginev1.Engine_ServiceDesc, impl, tt.reply)
 			}, 1<<20)
 			callstream.SetSocketTimeouts(f.conn, 300*time.Millisecond, 300*time.Millisecond)
+			// Many calls at once, each of which stops waiting for its connection.
+			var wg sync.WaitGroup
+			for range 40 {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+					defer cancel()
+					_, _ = f.client.GetJob(ctx, &enginev1.GetJobRequest{Name: "at once"})
+				})
+			}
+			wg.Wait()
 			deadline := time.Now().Add(10 * time.Second)
 			var err error
 			for time.Now().Before(deadline) {
@@ -825,8 +835,15 @@ func TestUnusableSocketsMoveShortCallsToStreams(t *testing.T) {
 			if err != nil {
 				t.Fatalf("calls of 50 ms still failed after 10 s: %v", err)
 			}
-			if r, s := f.counts.socketRequests.Load(), f.counts.streams.Load(); r != 1 || s != 1 {
-				t.Errorf("the calls made %d requests for the socket and opened %d streams, want 1 and 1", r, s)
+			// A call that reaches the streams just before its deadline leaves its
+			// stream, so the calls may open more than one.
+			if r, s := f.counts.socketRequests.Load(), f.counts.streams.Load(); r != 1 || s < 1 {
+				t.Errorf("the calls made %d requests for the socket and opened %d streams, want 1 and at least 1", r, s)
+			}
+			acceptedMu.Lock()
+			defer acceptedMu.Unlock()
+			if n := len(accepted); n > 16 {
+				t.Errorf("calls that stopped waiting opened %d connections to the socket at once, want 16 at most", n)
 			}
 		})
 	}

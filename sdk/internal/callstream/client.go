@@ -162,9 +162,8 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 	if sock != nil {
 		answer, err := sock.invoke(ctx, r)
 		switch {
-		case errors.Is(err, errSocketDown):
-			c.socketDown(sock, err)
-		case errors.Is(err, errRequestTooLarge):
+		case errors.Is(err, errSocketDown), errors.Is(err, errRequestTooLarge):
+			// The call goes on a stream.
 		case err != nil:
 			return err
 		default:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,6 +50,9 @@ type callSocket struct {
 	down func(error)
 	// keyTimeout bounds a new connection and its key exchange.
 	keyTimeout time.Duration
+	// dialing holds a token for each connection being opened, so that calls
+	// that stop waiting for theirs do not open connections without bound.
+	dialing chan struct{}
 
 	mu       sync.Mutex
 	idle     []*socketConn // the longest idle first
@@ -102,6 +106,11 @@ func (c *Conn) requestSocket(pending chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.socketRequestTimeout)
 	defer cancel()
 	reply, err := callsv1.NewCallsClient(c.cc).Socket(ctx, &callsv1.SocketRequest{})
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+		c.log.Warn("the plugin did not reply to the request for its call socket in time, so its calls go on gRPC streams", "waited", c.socketRequestTimeout)
+		c.sockOff.Store(true)
+		return
+	}
 	if status.Code(err) == codes.Unimplemented {
 		// Plugins built with an SDK without the socket.
 		c.log.Debug("the plugin has no call socket, so its calls go on gRPC streams")
@@ -118,7 +127,8 @@ func (c *Conn) requestSocket(pending chan struct{}) {
 		c.sockOff.Store(true)
 		return
 	}
-	sock := &callSocket{address: reply.GetAddress(), key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply, keyTimeout: c.keyTimeout}
+	sock := &callSocket{address: reply.GetAddress(), key: reply.GetKey(), maxRequest: int(reply.GetMaxRequestBytes()), maxReply: c.maxReply,
+		keyTimeout: c.keyTimeout, dialing: make(chan struct{}, maxIdleStreams)}
 	sock.down = func(err error) { c.socketDown(sock, err) }
 	c.sock.Store(sock)
 }
@@ -160,7 +170,7 @@ func (sock *callSocket) invoke(ctx context.Context, r *callsv1.Request) (*callsv
 				if ctx.Err() != nil {
 					return nil, status.FromContextError(ctx.Err()).Err()
 				}
-				return nil, fmt.Errorf("%w: %v", errSocketDown, err)
+				return nil, errSocketDown
 			}
 		}
 		answer, sent, reusable, err := conn.call(ctx, r, sock.maxRequest, sock.maxReply)
@@ -190,17 +200,30 @@ func (sock *callSocket) invoke(ctx context.Context, r *callsv1.Request) (*callsv
 }
 
 // dial opens a connection to the socket. The connection and its key exchange
-// run on their own, bounded by keyTimeout. When ctx ends first, a connection
-// that opens later goes to the idle pool. One that fails moves the calls to
-// the streams, as it does while the call waits.
+// run on their own, bounded by keyTimeout, and one that fails moves the calls
+// to the streams, whether the call still waits or not. When ctx ends first, a
+// connection that opens later goes to the idle pool.
 func (sock *callSocket) dial(ctx context.Context) (*socketConn, error) {
 	type dialed struct {
 		conn *socketConn
 		err  error
 	}
+	select {
+	case sock.dialing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if sock.isClosed() {
+		<-sock.dialing
+		return nil, errSocketDown
+	}
 	result := make(chan dialed, 1)
 	go func() {
 		conn, err := sock.connect()
+		if err != nil {
+			sock.down(err)
+		}
+		<-sock.dialing
 		result <- dialed{conn, err}
 	}()
 	select {
@@ -208,9 +231,7 @@ func (sock *callSocket) dial(ctx context.Context) (*socketConn, error) {
 		return r.conn, r.err
 	case <-ctx.Done():
 		go func() {
-			if r := <-result; r.err != nil {
-				sock.down(r.err)
-			} else {
+			if r := <-result; r.err == nil {
 				sock.put(r.conn)
 			}
 		}()
@@ -237,7 +258,9 @@ func (sock *callSocket) connect() (_ *socketConn, err error) {
 		return nil, fmt.Errorf("send the key: %w", err)
 	}
 	var accepted [1]byte
-	if _, err := io.ReadFull(conn, accepted[:]); err != nil {
+	if _, err := io.ReadFull(conn, accepted[:]); errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("the plugin did not accept the key within %s", sock.keyTimeout)
+	} else if err != nil {
 		return nil, fmt.Errorf("the plugin did not accept the key: %w", err)
 	}
 	if accepted[0] != keyAccepted {
@@ -302,6 +325,12 @@ func (sock *callSocket) sweep() {
 		}
 		sock.mu.Unlock()
 	}
+}
+
+func (sock *callSocket) isClosed() bool {
+	sock.mu.Lock()
+	defer sock.mu.Unlock()
+	return sock.closed
 }
 
 // close closes the idle connections, and those whose calls return later.
