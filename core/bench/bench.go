@@ -76,11 +76,11 @@ func checkSkip(skip map[string]bool) error {
 	}
 	switch {
 	case len(unknown) == 1:
-		return fmt.Errorf("unknown phase %s to skip; phases are %s", unknown[0], strings.Join(Phases, ", "))
+		return fmt.Errorf("unknown phase %s to skip (phases: %s)", unknown[0], strings.Join(Phases, ", "))
 	case len(unknown) > 1:
-		return fmt.Errorf("unknown phases %s to skip; phases are %s", strings.Join(unknown, ", "), strings.Join(Phases, ", "))
+		return fmt.Errorf("unknown phases %s to skip (phases: %s)", strings.Join(unknown, ", "), strings.Join(Phases, ", "))
 	case !slices.ContainsFunc(Phases, func(phase string) bool { return !skip[phase] }):
-		return fmt.Errorf("every phase is skipped, so there is nothing to run; phases are %s", strings.Join(Phases, ", "))
+		return fmt.Errorf("every phase is skipped, so there is nothing to run (phases: %s)", strings.Join(Phases, ", "))
 	}
 	return nil
 }

@@ -297,7 +297,7 @@ func socketFolder() (string, error) {
 	return dir, nil
 }
 
-// killTimeout is how long a plugin process gets to exit once asked to, before it is killed.
+// killTimeout is how long a plugin process gets to exit on request, before it is killed.
 const killTimeout = 5 * time.Second
 
 // endClient ends a plugin's client and removes socketDir. It sends go-plugin's request to exit,
@@ -307,8 +307,8 @@ func (i *instance) endClient(client *plugin.Client, socketDir string, wait time.
 	endClient(i.opts.Logger, client, socketDir, wait)
 }
 
-// endClient is instance.endClient for a client of no instance. It logs a kill that follows an
-// unanswered request to exit to log.
+// endClient is instance.endClient for a client of no instance. It logs to log when it kills a
+// process that did not exit on request.
 func endClient(log hclog.Logger, client *plugin.Client, socketDir string, wait time.Duration) {
 	done := make(chan struct{})
 	go func() {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -382,6 +383,9 @@ func (b *syncBuffer) String() string {
 // process is killed when the test ends.
 func stopProcess(t *testing.T, pid int) {
 	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("reading a process's state needs Linux's /proc")
+	}
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatalf("stop process %d: %v", pid, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -699,6 +700,7 @@ func TestSocketConnectionsCloseWithTheConnection(t *testing.T) {
 // A plugin whose Socket fails, hangs or returns a socket that cannot be used
 // gets its calls on the streams, and is requested the socket once.
 func TestUnusableSocketsMoveCallsToStreams(t *testing.T) {
+	requireAbstractSockets(t)
 	closing, err := net.Listen("unix", "@estela-test-closing-"+t.Name())
 	if err != nil {
 		t.Fatal(err)
@@ -768,6 +770,7 @@ func TestUnusableSocketsMoveCallsToStreams(t *testing.T) {
 // Calls with deadlines shorter than the Socket request and the key exchange
 // still move to the streams when either never ends: both run on their own.
 func TestUnusableSocketsMoveShortCallsToStreams(t *testing.T) {
+	requireAbstractSockets(t)
 	silent, err := net.Listen("unix", "@estela-test-silent-"+t.Name())
 	if err != nil {
 		t.Fatal(err)
@@ -846,5 +849,14 @@ func TestUnusableSocketsMoveShortCallsToStreams(t *testing.T) {
 				t.Errorf("calls that stopped waiting opened %d connections to the socket at once, want 16 at most", n)
 			}
 		})
+	}
+}
+
+// requireAbstractSockets skips tests whose listeners have abstract addresses,
+// which only Linux has.
+func requireAbstractSockets(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("abstract Unix socket addresses need Linux")
 	}
 }

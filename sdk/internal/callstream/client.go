@@ -114,8 +114,8 @@ func NewConn(cc grpc.ClientConnInterface, log hclog.Logger) *Conn {
 }
 
 // watch counts the times the connection leaves the ready state, until it
-// shuts down. Then it closes the connections to the call socket, which the
-// host closes its connection to the plugin with.
+// shuts down. The connection shuts down when the host ends the plugin, so
+// watch then closes the connections to the call socket too.
 func (c *Conn) watch(conn *grpc.ClientConn) {
 	for {
 		state := conn.GetState()

@@ -20,9 +20,7 @@ func SetMaxReplyBytes(c *Conn, n int) {
 // s, as Register does, but returns the reply of socket from Socket.
 func RegisterWithSocket(s *grpc.Server, desc *grpc.ServiceDesc, impl any, socket func(context.Context) (*callsv1.SocketReply, error)) {
 	srv := &server{methods: make(map[string]method)}
-	for _, m := range desc.Methods {
-		srv.methods["/"+desc.ServiceName+"/"+m.MethodName] = method{impl: impl, handler: m.Handler}
-	}
+	srv.add(desc, impl)
 	callsv1.RegisterCallsServer(s, otherSocket{server: srv, socket: socket})
 }
 

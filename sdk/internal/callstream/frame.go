@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -25,6 +26,10 @@ const keyTimeout = 10 * time.Second
 // maxRequestBytes is the largest Request a plugin reads on its socket: the
 // limit of a gRPC server that sets none.
 const maxRequestBytes = 4 << 20
+
+// maxFrameBytes is the largest message a frame carries. The 4-byte length
+// holds more, but an int on 32-bit systems does not.
+const maxFrameBytes = math.MaxInt32
 
 // maxKeptBuffer is the largest scratch space a connection keeps between
 // frames, so that one large reply does not hold its memory.

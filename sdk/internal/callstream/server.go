@@ -37,10 +37,15 @@ func Register(s *grpc.Server, desc *grpc.ServiceDesc, impl any) {
 			}
 		}, key)
 	}
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
+	srv.add(desc, impl)
+}
+
+// add serves the unary methods of desc, implemented by impl.
+func (s *server) add(desc *grpc.ServiceDesc, impl any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, m := range desc.Methods {
-		srv.methods["/"+desc.ServiceName+"/"+m.MethodName] = method{impl: impl, handler: m.Handler}
+		s.methods["/"+desc.ServiceName+"/"+m.MethodName] = method{impl: impl, handler: m.Handler}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -238,9 +237,9 @@ func (sock *socket) run(ctx context.Context, conn net.Conn, requests <-chan *cal
 		// over what a frame holds fails here.
 		reply := sock.srv.run(ctx, req)
 		var err error
-		buf, err = writeFrame(conn, reply, buf, math.MaxUint32)
+		buf, err = writeFrame(conn, reply, buf, maxFrameBytes)
 		if status.Code(err) == codes.ResourceExhausted {
-			buf, err = writeFrame(conn, failed(err), buf, math.MaxUint32)
+			buf, err = writeFrame(conn, failed(err), buf, maxFrameBytes)
 		}
 		if err != nil {
 			_ = conn.Close()
